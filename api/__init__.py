@@ -1,0 +1,53 @@
+"""The Headstart HTTP API: a thin Flask app that validates, authenticates,
+records jobs and enqueues work. It never loads a model or opens Qdrant."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+
+from api.errors import register_error_handlers
+from api.openapi import spec
+from api.services import Services
+from shared.errors import MalformedRequest
+from shared.settings import Settings, get_settings
+
+
+def _reject_malformed_json() -> None:
+    # SpecTree reads bodies leniently (bad JSON becomes {}); a client that sent
+    # broken JSON must hear 400, not a confusing 422 about missing fields.
+    if request.method in ("POST", "PATCH", "PUT") and request.content_length:
+        if request.mimetype != "application/json":
+            raise MalformedRequest("request body must be JSON (Content-Type: application/json)",
+                                   code="unsupported_media_type")
+        if request.get_json(silent=True) is None:
+            raise MalformedRequest("request body is not valid JSON")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Flask app.
+
+    Args:
+        settings: Configuration; read from the environment when omitted.
+
+    Returns:
+        The configured app, with every blueprint and the OpenAPI document.
+    """
+    from api import apps, concepts, inputs, jobs, keys, models, predict, versions
+
+    settings = settings or get_settings()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.sort_keys = False
+    app.extensions["headstart"] = Services.build(settings)
+    app.before_request(_reject_malformed_json)
+    for module in (apps, keys, inputs, concepts, models, versions, predict, jobs):
+        app.register_blueprint(module.bp)
+    register_error_handlers(app)
+    spec.register(app)
+
+    @app.get("/healthz")
+    def healthz():
+        app.extensions["headstart"].redis.ping()
+        return {"status": "ok"}
+
+    return app

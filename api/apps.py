@@ -1,0 +1,34 @@
+"""Apps: created with the admin key; each returns its first API key once."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+from spectree import Response
+
+from api.auth import authenticate_app, current_app_id, require_admin
+from api.openapi import spec
+from api.services import services
+from shared.schemas import AppCreate, AppCreated, ErrorResponse
+
+bp = Blueprint("apps", __name__, url_prefix="/v1/apps")
+
+
+@bp.post("")
+@spec.validate(json=AppCreate, resp=Response(HTTP_201=AppCreated, HTTP_401=ErrorResponse,
+                                             HTTP_409=ErrorResponse, HTTP_422=ErrorResponse),
+               tags=["apps"], security={"admin": []})
+def create_app_route():
+    """Create an app (admin key). The API key in the answer is shown only once."""
+    require_admin()
+    body: AppCreate = request.context.json
+    svc = services()
+    app, api_key = svc.apps.create_app(body.id, svc.settings.text_embedder)
+    return {"app": app, "api_key": api_key}, 201
+
+
+@bp.get("/me")
+@spec.validate(tags=["apps"])
+def my_app():
+    """The app of the calling key."""
+    authenticate_app()
+    return {"app": services().apps.get_app(current_app_id())}

@@ -1,0 +1,56 @@
+"""Sending tasks to workers by name, and waiting a bounded time for short ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeout
+from celery.result import AsyncResult
+from kombu.exceptions import OperationalError
+
+from shared.errors import ServiceUnavailable, error_from_dict
+
+
+class Dispatcher:
+    """Thin wrapper over ``Celery.send_task`` with the API's error semantics."""
+
+    def __init__(self, celery: Celery, query_wait_seconds: float) -> None:
+        self.celery = celery
+        self.query_wait_seconds = query_wait_seconds
+
+    def send(self, task_name: str, args: list[Any] | None = None,
+             kwargs: dict[str, Any] | None = None, task_id: str | None = None,
+             expires: float | None = None) -> AsyncResult:
+        """Enqueue a task; ``ServiceUnavailable`` when the broker cannot be reached."""
+        try:
+            return self.celery.send_task(task_name, args=args or [], kwargs=kwargs or {},
+                                         task_id=task_id, expires=expires)
+        except OperationalError as exc:
+            raise ServiceUnavailable("the task queue is unreachable; try again",
+                                     code="queue_unavailable") from exc
+
+    def ask(self, task_name: str, **kwargs: Any) -> Any:
+        """Run a `query`-queue task and wait for its answer.
+
+        Returns:
+            The worker's value.
+
+        Raises:
+            HeadstartError: The worker's typed error, or ``ServiceUnavailable``
+                when no worker answered within the wait.
+        """
+        wait = self.query_wait_seconds
+        # Expiring at the wait means a late worker never acts on a request whose
+        # caller already got an error.
+        result = self.send(task_name, kwargs=kwargs, expires=wait)
+        try:
+            answer = result.get(timeout=wait, propagate=True)
+        except CeleryTimeout as exc:
+            raise ServiceUnavailable(f"no worker answered within {wait:g}s; try again",
+                                     code="worker_timeout") from exc
+        finally:
+            result.forget()
+        if not answer["ok"]:
+            raise error_from_dict(answer["status"], answer["error"])
+        return answer["value"]

@@ -1,0 +1,125 @@
+"""Inputs: bulk add (answered at once with ids and an embed job), list, get,
+patch labels, delete."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, request
+from spectree import Response
+
+from api.auth import authenticate_app, current_app_id
+from api.jobs import public_job
+from api.limits import check_concepts, check_count, check_metadata, check_text
+from api.openapi import spec
+from api.services import services
+from shared import celery_app as tasks
+from shared.errors import InvalidField, NotFound
+from shared.inputs import EMBEDDED, join_labels, split_labels
+from shared.schemas import (ErrorResponse, InputPatch, InputResponse, InputsAdd, InputsAdded,
+                            InputsQuery, InputsResponse)
+
+bp = Blueprint("inputs", __name__, url_prefix="/v1/inputs")
+bp.before_request(authenticate_app)
+
+
+@bp.post("")
+@spec.validate(json=InputsAdd, resp=Response(HTTP_202=InputsAdded, HTTP_413=ErrorResponse,
+                                             HTTP_422=ErrorResponse), tags=["inputs"])
+def add_inputs():
+    """Add up to 128 inputs with concepts and metadata; they are embedded by a job.
+
+    Re-sending an input id replaces that input (same point in Qdrant).
+    """
+    svc, app = services(), current_app_id()
+    body: InputsAdd = request.context.json
+    check_count(svc.settings, len(body.inputs))
+    normalised, seen = [], set()
+    for i, item in enumerate(body.inputs):
+        check_text(svc.settings, item.data.text, f"inputs[{i}].data.text")
+        check_metadata(svc.settings, item.metadata, f"inputs[{i}].metadata")
+        check_concepts(svc.settings, item.concepts, f"inputs[{i}].concepts")
+        input_id = item.id or uuid.uuid4().hex
+        if input_id in seen:
+            raise InvalidField(f"inputs[{i}].id", f"id {input_id!r} appears twice in this request")
+        seen.add(input_id)
+        positive, negative = split_labels([c.model_dump() for c in item.concepts])
+        normalised.append({"id": input_id, "data": item.data.model_dump(), "positive": positive,
+                           "negative": negative, "metadata": item.metadata})
+    embedder = svc.apps.get_app(app)["default_embedders"]["text"]
+    job_id = uuid.uuid4().hex
+    # One transaction: the job, every staged input and new concepts, or nothing.
+    with svc.redis.pipeline(transaction=True) as pipe:
+        job = svc.jobs.create(app, "embed", len(normalised), {"inputs": len(normalised)},
+                              pipe=pipe, job_id=job_id)
+        statuses = svc.inputs.stage(app, normalised, job_id, embedder, pipe)
+        svc.concepts.ensure(app, {c for n in normalised for c in n["positive"] + n["negative"]},
+                            pipe=pipe)
+        pipe.execute()
+    svc.dispatch.send(tasks.EMBED_INPUTS, [job_id, app, [n["id"] for n in normalised]],
+                      task_id=job_id)
+    return {"inputs": [{"id": s["id"], "status": s["status"]} for s in statuses],
+            "job": public_job(job)}, 202
+
+
+@bp.get("")
+@spec.validate(query=InputsQuery, resp=Response(HTTP_200=InputsResponse), tags=["inputs"])
+def list_inputs():
+    """Page through the app's inputs, optionally by concept (positives) and status."""
+    q: InputsQuery = request.context.query
+    svc = services()
+    limit = min(q.limit, svc.settings.page_size_max)
+    return svc.dispatch.ask(tasks.READ_INPUTS, app_id=current_app_id(), query={
+        "concept": q.concept, "status": q.status, "limit": limit, "page_token": q.page_token})
+
+
+@bp.get("/<input_id>")
+@spec.validate(resp=Response(HTTP_200=InputResponse, HTTP_404=ErrorResponse), tags=["inputs"])
+def get_input(input_id: str):
+    """One input: status, data, concepts, metadata."""
+    svc, app = services(), current_app_id()
+    status = svc.inputs.status(app, input_id)
+    if status is None:
+        raise NotFound(f"input {input_id!r} not found", details={"input_id": input_id})
+    if status["status"] != EMBEDDED:
+        # Not in Qdrant: the API can answer from staging alone.
+        staged = svc.inputs.staged(app, input_id)
+        if staged is not None:
+            view = {"id": input_id, "status": status["status"], "data": staged["data"],
+                    "concepts": join_labels(staged["positive"], staged["negative"]),
+                    "metadata": staged["metadata"], "embedder": status["embedder"],
+                    "created_at": status["created_at"], "updated_at": status["updated_at"]}
+            if status.get("error"):
+                view["error"] = status["error"]
+            return {"input": view}
+    return {"input": svc.dispatch.ask(tasks.READ_INPUTS, app_id=app, input_id=input_id)}
+
+
+@bp.patch("/<input_id>")
+@spec.validate(json=InputPatch, resp=Response(HTTP_200=InputResponse, HTTP_404=ErrorResponse,
+                                              HTTP_422=ErrorResponse), tags=["inputs"])
+def patch_input(input_id: str):
+    """Change labels and/or metadata (merge, overwrite or remove)."""
+    svc, app = services(), current_app_id()
+    body: InputPatch = request.context.json
+    if body.concepts is not None:
+        check_concepts(svc.settings, body.concepts, "concepts")
+    if body.metadata is not None:
+        check_metadata(svc.settings, body.metadata, "metadata")
+    if svc.inputs.status(app, input_id) is None:
+        raise NotFound(f"input {input_id!r} not found", details={"input_id": input_id})
+    concepts = [c.model_dump() for c in body.concepts] if body.concepts is not None else None
+    value = svc.dispatch.ask(tasks.PATCH_INPUT, app_id=app, input_id=input_id,
+                             concepts=concepts, metadata=body.metadata, action=body.action)
+    return {"input": value}
+
+
+@bp.delete("/<input_id>")
+@spec.validate(resp=Response(HTTP_204=None, HTTP_404=ErrorResponse), tags=["inputs"])
+def delete_input(input_id: str):
+    """Delete an input and its vectors."""
+    svc, app = services(), current_app_id()
+    if svc.inputs.status(app, input_id) is None:
+        raise NotFound(f"input {input_id!r} not found", details={"input_id": input_id})
+    svc.dispatch.ask(tasks.DELETE_INPUTS, app_id=app, input_ids=[input_id])
+    return "", 204

@@ -1,0 +1,96 @@
+"""Predict: with the default version or a named one; waits a bounded time."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from celery.exceptions import TimeoutError as CeleryTimeout
+from flask import Blueprint, request
+from spectree import Response
+
+from api.auth import authenticate_app, current_app_id
+from api.jobs import public_job
+from api.limits import check_count, check_text
+from api.openapi import spec
+from api.services import services
+from shared import celery_app as tasks
+from shared.errors import Conflict, HeadstartError, InvalidField
+from shared.jobs import FAILED, SUCCEEDED
+from shared.model_registry import V_TRAINED
+from shared.schemas import ErrorResponse, JobResponse, PredictRequest, PredictResponse
+
+bp = Blueprint("predict", __name__, url_prefix="/v1/models/<model_id>")
+bp.before_request(authenticate_app)
+
+_RESPONSES = Response(HTTP_200=PredictResponse, HTTP_202=JobResponse, HTTP_404=ErrorResponse,
+                      HTTP_409=ErrorResponse, HTTP_413=ErrorResponse, HTTP_422=ErrorResponse)
+REQUEST_TTL_SECONDS = 3600
+
+
+@bp.post("/predict")
+@spec.validate(json=PredictRequest, resp=_RESPONSES, tags=["predict"])
+def predict_default(model_id: str):
+    """Predict concepts with the model's default version."""
+    return _predict(model_id, None)
+
+
+@bp.post("/versions/<version_id>/predict")
+@spec.validate(json=PredictRequest, resp=_RESPONSES, tags=["predict"])
+def predict_version(model_id: str, version_id: str):
+    """Predict concepts with a named version."""
+    return _predict(model_id, version_id)
+
+
+def _predict(model_id: str, version_id: str | None):
+    svc, app = services(), current_app_id()
+    body: PredictRequest = request.context.json
+    check_count(svc.settings, len(body.inputs))
+    for i, item in enumerate(body.inputs):
+        check_text(svc.settings, item.data.text, f"inputs[{i}].data.text")
+    model = svc.registry.get_model(app, model_id)
+    options = body.options
+    if options.select_concepts:
+        unknown = sorted(set(options.select_concepts) - set(model["concepts"]))
+        if unknown:
+            raise InvalidField("options.select_concepts",
+                               f"not concepts of model {model_id!r}: {', '.join(unknown)}")
+    if version_id is None:
+        version = svc.registry.default_version(app, model_id)
+        if version is None:
+            raise Conflict(f"model {model_id!r} has no trained version yet",
+                           code="no_trained_version", details={"model_id": model_id})
+    else:
+        version = svc.registry.get_version(app, model_id, version_id)
+        if version["status"] != V_TRAINED:
+            raise Conflict(f"version {version_id!r} is {version['status']}, not trained",
+                           code="version_not_trained", details={"version_id": version_id})
+    job_id = uuid.uuid4().hex
+    request_key = svc.jobs.key("predict", job_id)
+    staged = {"inputs": [i.model_dump() for i in body.inputs],
+              "options": options.model_dump(exclude={"run_async"})}
+    with svc.redis.pipeline(transaction=True) as pipe:
+        pipe.set(request_key, json.dumps(staged), ex=REQUEST_TTL_SECONDS)
+        job = svc.jobs.create(app, "predict", len(body.inputs),
+                              {"model_id": model_id, "version_id": version["id"]},
+                              pipe=pipe, job_id=job_id)
+        pipe.execute()
+    result = svc.dispatch.send(
+        tasks.PREDICT, [job_id, app, model_id, version["id"], version_id is None, request_key],
+        task_id=job_id)
+    wait = svc.settings.predict_wait_seconds
+    if options.run_async or wait <= 0:
+        return {"job": public_job(job)}, 202
+    try:
+        value = result.get(timeout=wait, propagate=False)
+    except CeleryTimeout:
+        return {"job": public_job(svc.jobs.get(job_id, app))}, 202
+    job = svc.jobs.get(job_id, app)
+    if job["status"] == SUCCEEDED and value:
+        return value
+    if job["status"] == FAILED:
+        error = job["error"] or {}
+        raise HeadstartError(error.get("message", "prediction failed"),
+                             code=error.get("code", "prediction_failed"),
+                             details={"job_id": job_id})
+    return {"job": public_job(job)}, 202

@@ -1,0 +1,1 @@
+"""Code shared by the Headstart API and workers: settings, errors, stores, schemas."""

@@ -1,0 +1,66 @@
+"""The one Celery application: queues, routes and the reliability settings.
+
+The API imports it to send tasks by name; the workers import it and register
+the task functions. Neither side imports the other.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from shared.settings import Settings
+
+# Task names, shared by sender and worker.
+EMBED_INPUTS = "headstart.embed_inputs"
+TRAIN_VERSION = "headstart.train_version"
+PREDICT = "headstart.predict"
+READ_INPUTS = "headstart.read_inputs"
+PATCH_INPUT = "headstart.patch_input"
+DELETE_INPUTS = "headstart.delete_inputs"
+DELETE_ARTIFACTS = "headstart.delete_artifacts"
+
+# `query` is the fast queue for short reads and label edits the API waits on.
+QUEUES = ("embed", "predict", "train", "query")
+ROUTES = {
+    EMBED_INPUTS: "embed",
+    TRAIN_VERSION: "train",
+    DELETE_ARTIFACTS: "train",
+    PREDICT: "predict",
+    READ_INPUTS: "query",
+    PATCH_INPUT: "query",
+    DELETE_INPUTS: "query",
+}
+
+
+def make_celery(settings: Settings) -> Celery:
+    """Build the Celery app for ``settings`` (DESIGN.md section 7)."""
+    app = Celery("headstart", broker=settings.redis_url, backend=settings.redis_url)
+    transport = {"visibility_timeout": settings.visibility_timeout}
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="embed",
+        task_routes={name: {"queue": queue} for name, queue in ROUTES.items()},
+        # A task is acknowledged only after it finished, and a worker that dies
+        # mid-task gives it back, so a crash never loses work.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        # Hard limit below the visibility timeout: a task is stopped before Redis
+        # would hand it to a second worker while the first still runs it.
+        task_soft_time_limit=settings.task_soft_time_limit,
+        task_time_limit=settings.task_time_limit,
+        broker_transport_options=transport,
+        result_backend_transport_options=transport,
+        result_expires=3600,
+        broker_connection_retry_on_startup=True,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        worker_concurrency=settings.worker_concurrency,
+        worker_pool="threads",
+        worker_hijack_root_logger=False,
+        task_store_eager_result=False,
+    )
+    return app

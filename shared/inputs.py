@@ -1,0 +1,162 @@
+"""Input status and staging in Redis.
+
+An input's labels, metadata and data have one home: Qdrant once the input is
+embedded, the *staged* record in Redis until then (and for failed inputs).
+Redis also keeps each input's status, which the API answers alone.
+
+Every staged write carries a fresh ``rev``; a worker finalising an embedding
+only does so if the rev it embedded is still current, so a re-sent input is
+never overwritten by an older embedding.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import redis
+from redis.lock import Lock
+
+from shared.redis_store import RedisStore, now
+
+PENDING, EMBEDDED, FAILED = "pending", "embedded", "failed"
+INPUT_STATES = (PENDING, EMBEDDED, FAILED)
+
+
+def split_labels(concepts: Iterable[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """Turn API concepts ``[{"id", "value"}]`` into sorted positive and negative ids."""
+    positive = sorted({c["id"] for c in concepts if c["value"] == 1})
+    negative = sorted({c["id"] for c in concepts if c["value"] == 0} - set(positive))
+    return positive, negative
+
+
+def join_labels(positive: Iterable[str], negative: Iterable[str]) -> list[dict[str, Any]]:
+    """Inverse of :func:`split_labels`, positives first."""
+    return [{"id": c, "value": 1} for c in positive] + [{"id": c, "value": 0} for c in negative]
+
+
+class InputStore(RedisStore):
+    """Per-app input status hash and per-input staged records."""
+
+    def _status_hash(self, app: str) -> str:
+        return self.key("app", app, "inputs")
+
+    def _staged(self, app: str, input_id: str) -> str:
+        return self.key("app", app, "staged", input_id)
+
+    def label_lock(self, app: str) -> Lock:
+        """Lock held while labels move between staging and Qdrant for ``app``."""
+        return self.redis.lock(self.key("app", app, "labels-lock"), timeout=120,
+                               blocking_timeout=60)
+
+    # --- writes -----------------------------------------------------------------
+    def stage(
+        self, app: str, inputs: list[dict[str, Any]], job_id: str, embedder: str,
+        pipe: redis.client.Pipeline,
+    ) -> list[dict[str, Any]]:
+        """Add staged records and pending statuses for ``inputs`` to ``pipe``.
+
+        Args:
+            app: Owning app.
+            inputs: Normalised inputs ``{"id", "data", "positive", "negative", "metadata"}``.
+            job_id: The embed job that will process them.
+            embedder: Embedder whose collection will hold them.
+            pipe: Transaction pipeline the caller executes (so nothing is half stored).
+
+        Returns:
+            The status records written.
+        """
+        ids = [item["id"] for item in inputs]
+        previous = self.redis.hmget(self._status_hash(app), ids) if ids else []
+        stamp = now()
+        statuses = []
+        for item, old in zip(inputs, previous):
+            rev = uuid.uuid4().hex
+            created = json.loads(old)["created_at"] if old else stamp
+            staged = {**item, "rev": rev, "created_at": created, "embedder": embedder}
+            status = {"status": PENDING, "error": None, "created_at": created,
+                      "updated_at": stamp, "rev": rev, "job_id": job_id, "embedder": embedder}
+            pipe.set(self._staged(app, item["id"]), json.dumps(staged))
+            pipe.hset(self._status_hash(app), item["id"], json.dumps(status))
+            statuses.append({"id": item["id"], **status})
+        return statuses
+
+    def finalise(self, app: str, input_id: str, rev: str, *, error: dict[str, Any] | None = None,
+                 ) -> bool:
+        """Mark an input embedded (staging removed) or failed (staging kept).
+
+        Returns:
+            False when the input was deleted or re-sent meanwhile (nothing changed).
+        """
+        key = self._status_hash(app)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.hget(key, input_id)
+                    if raw is None or json.loads(raw)["rev"] != rev:
+                        pipe.unwatch()
+                        return False
+                    status = json.loads(raw)
+                    status.update(status=FAILED if error else EMBEDDED, error=error,
+                                  updated_at=now())
+                    pipe.multi()
+                    pipe.hset(key, input_id, json.dumps(status))
+                    if not error:
+                        pipe.delete(self._staged(app, input_id))
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+
+    def update_staged(self, app: str, input_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Apply label/metadata ``changes`` to a staged record (call under the label lock)."""
+        raw = self.redis.get(self._staged(app, input_id))
+        if raw is None:
+            return None
+        staged = {**json.loads(raw), **changes}
+        self.redis.set(self._staged(app, input_id), json.dumps(staged))
+        return staged
+
+    def forget(self, app: str, input_ids: Iterable[str]) -> None:
+        """Remove status and staging of inputs (deletion)."""
+        ids = list(input_ids)
+        if not ids:
+            return
+        with self.redis.pipeline() as pipe:
+            pipe.hdel(self._status_hash(app), *ids)
+            pipe.delete(*(self._staged(app, i) for i in ids))
+            pipe.execute()
+
+    # --- reads ------------------------------------------------------------------
+    def status(self, app: str, input_id: str) -> dict[str, Any] | None:
+        """Status record of one input, None when unknown."""
+        raw = self.redis.hget(self._status_hash(app), input_id)
+        return {"id": input_id, **json.loads(raw)} if raw else None
+
+    def statuses(self, app: str, input_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Status records of several inputs (unknown ones left out)."""
+        if not input_ids:
+            return {}
+        raws = self.redis.hmget(self._status_hash(app), input_ids)
+        return {i: {"id": i, **json.loads(r)} for i, r in zip(input_ids, raws) if r}
+
+    def staged(self, app: str, input_id: str) -> dict[str, Any] | None:
+        """The staged record of an input not (yet) in Qdrant."""
+        raw = self.redis.get(self._staged(app, input_id))
+        return json.loads(raw) if raw else None
+
+    def iter_unembedded(self, app: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield ``(input_id, status)`` of pending and failed inputs, sorted by id."""
+        items = []
+        for input_id, raw in self.redis.hscan_iter(self._status_hash(app), count=1000):
+            status = json.loads(raw)
+            if status["status"] != EMBEDDED:
+                items.append((input_id, {"id": input_id, **status}))
+        yield from sorted(items)
+
+    def count(self, app: str) -> int:
+        """Number of inputs the app has."""
+        return int(self.redis.hlen(self._status_hash(app)))

@@ -1,0 +1,167 @@
+"""Models (a concept set + embedder + options) and their immutable versions.
+
+Version states mirror the train job: ``queued → training → trained | failed``.
+A model's *default* version is the pinned one, else the newest trained one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+from shared.errors import Conflict, NotFound
+from shared.redis_store import RedisStore, now
+
+V_QUEUED, V_TRAINING, V_TRAINED, V_FAILED = "queued", "training", "trained", "failed"
+VERSION_STATES = (V_QUEUED, V_TRAINING, V_TRAINED, V_FAILED)
+
+
+class ModelRegistry(RedisStore):
+    """Models and versions of every app, in Redis."""
+
+    def _models(self, app: str) -> str:
+        return self.key("app", app, "models")
+
+    def _versions(self, app: str, model: str) -> str:
+        return self.key("app", app, "model", model, "versions")
+
+    def _sequence(self, app: str, model: str) -> str:
+        return self.key("app", app, "model", model, "seq")
+
+    # --- models ---------------------------------------------------------------
+    def create_model(
+        self, app: str, model_id: str, concepts: list[str], embedder: str, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Create a model; ``Conflict`` when the id is taken."""
+        record = {
+            "id": model_id,
+            "concepts": concepts,
+            "embedder": embedder,
+            "options": options,
+            "pinned_version": None,
+            "created_at": now(),
+        }
+        if not self.redis.hsetnx(self._models(app), model_id, json.dumps(record)):
+            raise Conflict(f"model {model_id!r} already exists", code="model_exists",
+                           details={"field": "id", "model_id": model_id})
+        return record
+
+    def get_model(self, app: str, model_id: str) -> dict[str, Any]:
+        """Return a model record; ``NotFound`` when missing."""
+        raw = self.redis.hget(self._models(app), model_id)
+        if raw is None:
+            raise NotFound(f"model {model_id!r} not found", details={"model_id": model_id})
+        return json.loads(raw)
+
+    def list_models(self, app: str) -> list[dict[str, Any]]:
+        """All models of the app, sorted by id."""
+        return sorted((json.loads(v) for v in self.redis.hvals(self._models(app))),
+                      key=lambda m: m["id"])
+
+    def delete_model(self, app: str, model_id: str) -> list[str]:
+        """Delete a model and its versions' records. Returns the deleted version ids."""
+        self.get_model(app, model_id)
+        versions = self.redis.hkeys(self._versions(app, model_id))
+        with self.redis.pipeline() as pipe:
+            pipe.hdel(self._models(app), model_id)
+            pipe.delete(self._versions(app, model_id), self._sequence(app, model_id))
+            pipe.execute()
+        return versions
+
+    # --- versions -------------------------------------------------------------
+    def new_version_id(self, app: str, model_id: str) -> str:
+        """Reserve the next version id of a model ("1", "2", ...)."""
+        return str(self.redis.incr(self._sequence(app, model_id)))
+
+    def add_version(
+        self, app: str, model: dict[str, Any], version_id: str, job_id: str,
+        pipe: redis.client.Pipeline,
+    ) -> dict[str, Any]:
+        """Add a queued version record to ``pipe`` (the caller executes it atomically)."""
+        record = {
+            "id": version_id,
+            "model_id": model["id"],
+            "status": V_QUEUED,
+            "job_id": job_id,
+            "embedder": model["embedder"],
+            "concepts": model["concepts"],
+            "options": model["options"],
+            "created_at": now(),
+            "trained_at": None,
+            "metrics": None,
+            "params": None,
+            "counts": None,
+            "error": None,
+        }
+        pipe.hset(self._versions(app, model["id"]), version_id, json.dumps(record))
+        return record
+
+    def get_version(self, app: str, model_id: str, version_id: str) -> dict[str, Any]:
+        """Return a version record; ``NotFound`` when missing."""
+        raw = self.redis.hget(self._versions(app, model_id), version_id)
+        if raw is None:
+            raise NotFound(f"version {version_id!r} of model {model_id!r} not found",
+                           details={"model_id": model_id, "version_id": version_id})
+        return json.loads(raw)
+
+    def list_versions(self, app: str, model_id: str) -> list[dict[str, Any]]:
+        """All versions of a model, newest first."""
+        values = self.redis.hvals(self._versions(app, model_id))
+        return sorted((json.loads(v) for v in values), key=lambda v: -int(v["id"]))
+
+    def update_version(
+        self, app: str, model_id: str, version_id: str, *, allowed_from: tuple[str, ...] = (),
+        **fields: Any,
+    ) -> dict[str, Any] | None:
+        """Change fields of a version, only from ``allowed_from`` states when given.
+
+        Returns:
+            The record after the change, None when the version is gone. When the
+            state check refuses, the unchanged record is returned.
+        """
+
+        def change(record: dict[str, Any]) -> dict[str, Any] | None:
+            if allowed_from and record["status"] not in allowed_from:
+                return None
+            record.update(fields)
+            return record
+
+        return self.update_json_field(self._versions(app, model_id), version_id, change)
+
+    def delete_version(self, app: str, model_id: str, version_id: str) -> None:
+        """Delete a finished, unpinned version's record."""
+        model = self.get_model(app, model_id)
+        version = self.get_version(app, model_id, version_id)
+        if model.get("pinned_version") == version_id:
+            raise Conflict(f"version {version_id!r} is the pinned default; pin another first",
+                           code="version_pinned", details={"version_id": version_id})
+        if version["status"] in (V_QUEUED, V_TRAINING):
+            raise Conflict(f"version {version_id!r} is {version['status']}; cancel its job first",
+                           code="version_busy", details={"version_id": version_id})
+        self.redis.hdel(self._versions(app, model_id), version_id)
+
+    def pin_version(self, app: str, model_id: str, version_id: str) -> dict[str, Any]:
+        """Make a trained version the model's default."""
+        version = self.get_version(app, model_id, version_id)
+        if version["status"] != V_TRAINED:
+            raise Conflict(f"version {version_id!r} is {version['status']}, not trained",
+                           code="version_not_trained", details={"version_id": version_id})
+
+        def change(record: dict[str, Any]) -> dict[str, Any]:
+            record["pinned_version"] = version_id
+            return record
+
+        updated = self.update_json_field(self._models(app), model_id, change)
+        if updated is None:
+            raise NotFound(f"model {model_id!r} not found", details={"model_id": model_id})
+        return updated
+
+    def default_version(self, app: str, model_id: str) -> dict[str, Any] | None:
+        """The pinned version, else the newest trained one, else None."""
+        model = self.get_model(app, model_id)
+        if model.get("pinned_version"):
+            return self.get_version(app, model_id, model["pinned_version"])
+        trained = [v for v in self.list_versions(app, model_id) if v["status"] == V_TRAINED]
+        return trained[0] if trained else None

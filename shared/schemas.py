@@ -1,0 +1,270 @@
+"""Request and response shapes of the REST API (pydantic), also the OpenAPI source."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# --- requests --------------------------------------------------------------------
+class AppCreate(_Strict):
+    id: Identifier = Field(description="App id, unique on the server.")
+
+
+class ConceptRef(_Strict):
+    id: Identifier
+    value: Literal[0, 1] = Field(default=1, description="1 = positive, 0 = negative example.")
+
+
+class InputData(_Strict):
+    text: str = Field(min_length=1, description="The text to embed.")
+
+
+class InputIn(_Strict):
+    id: Identifier | None = Field(default=None, description="Your id; generated when absent.")
+    data: InputData
+    concepts: list[ConceptRef] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("concepts")
+    @classmethod
+    def _unique_concepts(cls, concepts: list[ConceptRef]) -> list[ConceptRef]:
+        ids = [c.id for c in concepts]
+        if len(ids) != len(set(ids)):
+            raise ValueError("a concept may appear once per input")
+        return concepts
+
+
+class InputsAdd(_Strict):
+    inputs: list[InputIn] = Field(min_length=1)
+
+
+class InputPatch(_Strict):
+    concepts: list[ConceptRef] | None = None
+    metadata: dict[str, Any] | None = None
+    action: Literal["merge", "overwrite", "remove"] = Field(
+        default="merge",
+        description="merge: set the given concepts/metadata keys; overwrite: replace all; "
+        "remove: drop the given concept ids / metadata keys.",
+    )
+
+
+class InputsQuery(_Strict):
+    concept: Identifier | None = None
+    status: Literal["pending", "embedded", "failed"] | None = None
+    page_token: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class ConceptCreate(_Strict):
+    id: Identifier
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ConceptPatch(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ModelOptions(_Strict):
+    mutually_exclusive: bool = Field(
+        default=False, description="One concept per input: softmax head; else one-vs-rest sigmoids."
+    )
+    closed_environment: bool = Field(
+        default=True,
+        description="Inputs positive for the model's other concepts count as negatives.",
+    )
+
+
+class ModelCreate(_Strict):
+    id: Identifier
+    concepts: list[Identifier] = Field(min_length=1, max_length=1000)
+    embedder: str | None = Field(default=None, description="Embedder id; the app's text default.")
+    options: ModelOptions = Field(default_factory=ModelOptions)
+
+    @field_validator("concepts")
+    @classmethod
+    def _unique(cls, concepts: list[str]) -> list[str]:
+        if len(concepts) != len(set(concepts)):
+            raise ValueError("concepts must be unique")
+        return concepts
+
+
+class VersionCreate(_Strict):
+    description: str | None = Field(default=None, max_length=500)
+
+
+class PredictOptions(_Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    min_value: float = Field(default=0.0, ge=0.0, le=1.0)
+    max_concepts: int | None = Field(default=None, ge=1)
+    select_concepts: list[Identifier] | None = None
+    run_async: bool = Field(default=False, alias="async",
+                            description="Answer 202 with a job at once.")
+
+
+class PredictInput(_Strict):
+    id: str | None = Field(default=None, max_length=128)
+    data: InputData
+
+
+class PredictRequest(_Strict):
+    inputs: list[PredictInput] = Field(min_length=1)
+    options: PredictOptions = Field(default_factory=PredictOptions)
+
+
+class JobsQuery(_Strict):
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None
+    type: Literal["embed", "train", "predict"] | None = None
+    page_token: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+# --- responses (documented; extra fields allowed) --------------------------------
+class ErrorBody(_Open):
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorResponse(_Open):
+    error: ErrorBody
+
+
+class JobProgress(_Open):
+    done: int
+    total: int
+
+
+class Job(_Open):
+    id: str
+    type: str
+    status: str
+    progress: JobProgress
+    created_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    result: Any = None
+    error: Any = None
+
+
+class JobResponse(_Open):
+    job: Job
+
+
+class JobsResponse(_Open):
+    jobs: list[Job]
+    next_page_token: str | None = None
+
+
+class App(_Open):
+    id: str
+    created_at: float
+
+
+class AppCreated(_Open):
+    app: App
+    api_key: str
+
+
+class ApiKey(_Open):
+    id: str
+    created_at: float
+
+
+class KeyCreated(_Open):
+    key: ApiKey
+    api_key: str
+
+
+class KeysResponse(_Open):
+    keys: list[ApiKey]
+
+
+class InputOut(_Open):
+    id: str
+    status: str
+    concepts: list[dict[str, Any]] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class InputsAdded(_Open):
+    inputs: list[InputOut]
+    job: Job
+
+
+class InputResponse(_Open):
+    input: InputOut
+
+
+class InputsResponse(_Open):
+    inputs: list[InputOut]
+    next_page_token: str | None = None
+
+
+class Concept(_Open):
+    id: str
+    name: str
+
+
+class ConceptResponse(_Open):
+    concept: Concept
+
+
+class ConceptsResponse(_Open):
+    concepts: list[Concept]
+
+
+class Model(_Open):
+    id: str
+    concepts: list[str]
+    embedder: str
+    options: dict[str, Any]
+
+
+class ModelResponse(_Open):
+    model: Model
+
+
+class ModelsResponse(_Open):
+    models: list[Model]
+
+
+class Version(_Open):
+    id: str
+    status: str
+    metrics: dict[str, Any] | None = None
+
+
+class VersionResponse(_Open):
+    version: Version
+
+
+class VersionCreated(_Open):
+    version: Version
+    job: Job
+
+
+class VersionsResponse(_Open):
+    versions: list[Version]
+
+
+class PredictResponse(_Open):
+    outputs: list[dict[str, Any]]
+    model_version: str
+
+
+class Empty(_Open):
+    pass

@@ -1,0 +1,118 @@
+"""One typed settings object, read from the environment (and optionally `.env`).
+
+Every setting is an environment variable named ``HEADSTART_<FIELD>``; the two
+connection URLs also accept the conventional bare names ``REDIS_URL`` and
+``QDRANT_URL``. A variable set in the process environment always wins over the
+same variable in `.env` (pydantic-settings' precedence).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration shared by the API and the workers."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HEADSTART_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- services -----------------------------------------------------------
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("HEADSTART_REDIS_URL", "REDIS_URL"),
+        description="Redis used as Celery broker, result backend, job store and registry.",
+    )
+    redis_prefix: str = Field(
+        default="hs",
+        description="Prefix of every Redis key Headstart writes (lets several deployments share a DB).",
+    )
+    qdrant_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("HEADSTART_QDRANT_URL", "QDRANT_URL"),
+        description="Qdrant server URL. Unset: qdrant-client local mode under `qdrant_path`.",
+    )
+    qdrant_api_key: SecretStr | None = None
+    qdrant_path: Path = Field(
+        default=Path("data/qdrant"),
+        description="Folder of the embedded (local-mode) Qdrant; one process may open it.",
+    )
+    model_store: Path = Field(
+        default=Path("data/models"), description="Root folder of versioned model heads."
+    )
+
+    # --- security -----------------------------------------------------------
+    admin_key: SecretStr | None = Field(
+        default=None, description="Key that may create apps. Unset: app creation is disabled."
+    )
+
+    # --- request limits -----------------------------------------------------
+    max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_inputs_per_request: int = Field(default=128, ge=1, le=10_000)
+    max_text_chars: int = Field(default=20_000, ge=1)
+    max_metadata_bytes: int = Field(default=16 * 1024, ge=2)
+    max_concepts_per_input: int = Field(default=100, ge=1)
+    page_size_max: int = Field(default=500, ge=1)
+
+    # --- waits and timeouts (seconds) ---------------------------------------
+    predict_wait_seconds: float = Field(
+        default=10.0, ge=0, description="How long predict waits before answering 202 with a job."
+    )
+    query_wait_seconds: float = Field(
+        default=10.0, gt=0, description="How long the API waits for a worker read (inputs)."
+    )
+    task_soft_time_limit: int = Field(default=1500, ge=1)
+    task_time_limit: int = Field(default=1800, ge=1)
+    visibility_timeout: int = Field(
+        default=3600,
+        ge=1,
+        description="Redis broker visibility timeout; unacked tasks are redelivered after it.",
+    )
+    max_deliveries: int = Field(
+        default=3, ge=1, description="Deliveries of one task before its job is failed (poison cap)."
+    )
+
+    # --- worker -------------------------------------------------------------
+    worker_concurrency: int = Field(default=4, ge=1)
+    embed_batch_size: int = Field(default=32, ge=1)
+    head_cache_size: int = Field(default=32, ge=1)
+    text_embedder: str = Field(default="all-minilm-l6-v2", description="Default text embedder id.")
+    device: str = Field(default="auto", description="`auto` (CUDA when present), `cpu` or `cuda`.")
+
+    # --- training -----------------------------------------------------------
+    cv_folds: int = Field(default=5, ge=2, le=20)
+    random_seed: int = 0
+
+    # --- API server ---------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _time_limits_fit_visibility(self) -> "Settings":
+        # A task still running when the visibility timeout passes is delivered
+        # again to another worker; the hard limit must end it first.
+        if self.task_soft_time_limit >= self.task_time_limit:
+            raise ValueError(
+                f"HEADSTART_TASK_SOFT_TIME_LIMIT ({self.task_soft_time_limit}) must be below "
+                f"HEADSTART_TASK_TIME_LIMIT ({self.task_time_limit})"
+            )
+        if self.task_time_limit >= self.visibility_timeout:
+            raise ValueError(
+                f"HEADSTART_TASK_TIME_LIMIT ({self.task_time_limit}) must be below "
+                f"HEADSTART_VISIBILITY_TIMEOUT ({self.visibility_timeout})"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,185 @@
+"""Shared fixtures: test settings, a real Redis DB, a real Celery worker, the API client.
+
+Settings come from the environment, so this module sets the test environment
+before any Headstart module builds them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_TMP = Path(tempfile.mkdtemp(prefix="headstart-tests-"))
+os.environ.setdefault("HEADSTART_REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ["HEADSTART_REDIS_PREFIX"] = "hstest"
+os.environ["HEADSTART_QDRANT_PATH"] = str(_TMP / "qdrant")
+os.environ["HEADSTART_MODEL_STORE"] = str(_TMP / "models")
+os.environ["HEADSTART_ADMIN_KEY"] = "test-admin-key"
+os.environ["HEADSTART_PREDICT_WAIT_SECONDS"] = "60"
+os.environ["HEADSTART_QUERY_WAIT_SECONDS"] = "30"
+os.environ.pop("QDRANT_URL", None)
+os.environ.pop("HEADSTART_QDRANT_URL", None)
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+from shared.settings import Settings, get_settings  # noqa: E402
+
+ADMIN = {"Authorization": "Bearer test-admin-key"}
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """The test settings (Redis DB 15, temp Qdrant and model store)."""
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def redis_client(settings: Settings):
+    """A real Redis connection on an emptied test DB."""
+    from shared.redis_store import connect
+
+    client = connect(settings)
+    client.ping()
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture(scope="session")
+def runtime(settings: Settings, redis_client):
+    """The worker runtime of this process (Qdrant local mode, real models)."""
+    from workers.runtime import WorkerRuntime, set_runtime
+
+    rt = WorkerRuntime(settings)
+    set_runtime(rt)
+    yield rt
+    set_runtime(None)
+    rt.close()
+
+
+@pytest.fixture(scope="session")
+def worker(runtime):
+    """A real Celery worker (threads pool) consuming every queue over Redis."""
+    from celery.contrib.testing.worker import start_worker
+
+    from workers.celery_app import app as celery_app
+
+    with start_worker(celery_app, pool="threads", concurrency=4, perform_ping_check=False,
+                      shutdown_timeout=30, loglevel="WARNING"):
+        yield celery_app
+
+
+@pytest.fixture(scope="session")
+def flask_app(settings: Settings, redis_client):
+    """The API app."""
+    from api import create_app
+
+    app = create_app(settings)
+    app.testing = True
+    return app
+
+
+@pytest.fixture()
+def client(flask_app):
+    """A Flask test client."""
+    return flask_app.test_client()
+
+
+class Tenant:
+    """An app created through the API, with helpers that speak for it."""
+
+    def __init__(self, client: Any, app_id: str, api_key: str) -> None:
+        self.client = client
+        self.id = app_id
+        self.key = api_key
+        self.headers = {"Authorization": f"Bearer {api_key}"}
+
+    def get(self, path: str, **kw: Any):
+        return self.client.get(path, headers=self.headers, **kw)
+
+    def post(self, path: str, json: Any = None, **kw: Any):
+        return self.client.post(path, headers=self.headers, json=json, **kw)
+
+    def patch(self, path: str, json: Any = None, **kw: Any):
+        return self.client.patch(path, headers=self.headers, json=json, **kw)
+
+    def delete(self, path: str, **kw: Any):
+        return self.client.delete(path, headers=self.headers, **kw)
+
+    def wait_job(self, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Poll a job until it ends; returns it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.get(f"/v1/jobs/{job_id}").get_json()["job"]
+            if job["status"] in ("succeeded", "failed", "cancelled"):
+                return job
+            time.sleep(0.05)
+        raise AssertionError(f"job {job_id} did not finish in {timeout}s")
+
+    def add_texts(self, items: list[tuple[str, str | None]], wait: bool = True,
+                  id_prefix: str = "t") -> dict[str, Any]:
+        """Add ``(text, concept)`` pairs with ids ``{id_prefix}{n}``; wait for the embed job."""
+        inputs = []
+        for n, (text, concept) in enumerate(items):
+            entry: dict[str, Any] = {"id": f"{id_prefix}{n}", "data": {"text": text}}
+            if concept:
+                entry["concepts"] = [{"id": concept, "value": 1}]
+            inputs.append(entry)
+        resp = self.post("/v1/inputs", json={"inputs": inputs})
+        assert resp.status_code == 202, resp.get_json()
+        body = resp.get_json()
+        if wait:
+            job = self.wait_job(body["job"]["id"])
+            assert job["status"] == "succeeded", job
+        return body
+
+    def train(self, model_id: str) -> dict[str, Any]:
+        """Train a version and wait; returns the version record."""
+        resp = self.post(f"/v1/models/{model_id}/versions", json={})
+        assert resp.status_code == 202, resp.get_json()
+        body = resp.get_json()
+        self.wait_job(body["job"]["id"])
+        return self.get(f"/v1/models/{model_id}/versions/{body['version']['id']}").get_json()[
+            "version"]
+
+
+@pytest.fixture()
+def tenant(client) -> Tenant:
+    """A fresh app for one test."""
+    app_id = f"app-{uuid.uuid4().hex[:10]}"
+    resp = client.post("/v1/apps", json={"id": app_id}, headers=ADMIN)
+    assert resp.status_code == 201, resp.get_json()
+    return Tenant(client, app_id, resp.get_json()["api_key"])
+
+
+@pytest.fixture()
+def other_tenant(client) -> Tenant:
+    """A second, unrelated app."""
+    app_id = f"other-{uuid.uuid4().hex[:10]}"
+    resp = client.post("/v1/apps", json={"id": app_id}, headers=ADMIN)
+    assert resp.status_code == 201
+    return Tenant(client, app_id, resp.get_json()["api_key"])
+
+
+@pytest.fixture()
+def live(worker, tenant) -> Tenant:
+    """A fresh app with the real worker running."""
+    return tenant
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Cheap tests first: unit before integration.
+    items.sort(key=lambda item: 0 if "/unit/" in str(item.fspath) else 1)
+
+
+@pytest.fixture(scope="session")
+def tmp_root() -> Iterator[Path]:
+    """The session's temp root."""
+    yield _TMP

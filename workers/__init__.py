@@ -1,0 +1,1 @@
+"""Headstart Celery workers: embedding, training, prediction and input reads."""

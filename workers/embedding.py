@@ -1,0 +1,61 @@
+"""The embed job: staged inputs → vectors → Qdrant, batch by batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workers.job_runner import check_cancelled
+from workers.runtime import WorkerRuntime
+
+
+def _payload(staged: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "positive": staged["positive"],
+        "negative": staged["negative"],
+        "metadata": staged["metadata"],
+        "data": staged["data"],
+        "modality": "text",
+        "created_at": staged["created_at"],
+    }
+
+
+def embed_inputs(rt: WorkerRuntime, job_id: str, app: str, input_ids: list[str]) -> dict[str, Any]:
+    """Embed staged inputs and store them; safe to run again for the same inputs.
+
+    Inputs deleted or re-sent while this job runs are skipped (their newer job
+    owns them). Labels are read again under the app's label lock right before
+    the write, so a label edit made during embedding is not lost.
+
+    Returns:
+        Counts of embedded and skipped inputs.
+    """
+    embedded = skipped = 0
+    size = rt.settings.embed_batch_size
+    for start in range(0, len(input_ids), size):
+        check_cancelled(rt, job_id)
+        batch = [(i, rt.inputs.staged(app, i)) for i in input_ids[start:start + size]]
+        live = [(i, s) for i, s in batch if s is not None]
+        skipped += len(batch) - len(live)
+        by_embedder: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for input_id, staged in live:
+            by_embedder.setdefault(staged["embedder"], []).append((input_id, staged))
+        for embedder_id, items in by_embedder.items():
+            vectors = rt.embedders.get(embedder_id).embed_texts(
+                [s["data"]["text"] for _, s in items])
+            with rt.inputs.label_lock(app):
+                writes, revs = [], []
+                for (input_id, staged), vector in zip(items, vectors):
+                    current = rt.inputs.staged(app, input_id)
+                    if current is None or current["rev"] != staged["rev"]:
+                        skipped += 1
+                        continue
+                    writes.append((input_id, vector, _payload(current)))
+                    revs.append((input_id, current["rev"]))
+                rt.vectors.upsert(embedder_id, app, writes)
+                for input_id, rev in revs:
+                    if rt.inputs.finalise(app, input_id, rev):
+                        embedded += 1
+                    else:
+                        skipped += 1
+        rt.jobs.set_progress(job_id, min(start + size, len(input_ids)))
+    return {"embedded": embedded, "skipped": skipped}

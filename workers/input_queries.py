@@ -1,0 +1,196 @@
+"""Reads and label edits of inputs, run on the fast `query` queue.
+
+The API cannot open Qdrant, where embedded inputs' labels live, so it sends
+these as short tasks and waits a bounded time for the answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from shared.embedders import EMBEDDERS
+from shared.errors import MalformedRequest, NotFound
+from shared.inputs import EMBEDDED, join_labels, split_labels
+from shared.redis_store import now
+from workers.runtime import WorkerRuntime
+
+STAGED_PHASE = "staged"
+
+
+def _view(status: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """The API's input shape from a status record and a payload or staged record."""
+    view = {
+        "id": status["id"],
+        "status": status["status"],
+        "data": body.get("data"),
+        "concepts": join_labels(body.get("positive", []), body.get("negative", [])),
+        "metadata": body.get("metadata", {}),
+        "embedder": status.get("embedder"),
+        "created_at": status.get("created_at"),
+        "updated_at": status.get("updated_at"),
+    }
+    if status.get("error"):
+        view["error"] = status["error"]
+    return view
+
+
+def get_input(rt: WorkerRuntime, app: str, input_id: str) -> dict[str, Any]:
+    """One input with its data, labels and metadata, wherever they live now."""
+    status = rt.inputs.status(app, input_id)
+    if status is None:
+        raise NotFound(f"input {input_id!r} not found", details={"input_id": input_id})
+    if status["status"] != EMBEDDED:
+        staged = rt.inputs.staged(app, input_id)
+        if staged is not None:
+            return _view(status, staged)
+    points = rt.vectors.retrieve(status["embedder"], app, [input_id])
+    if input_id not in points:
+        raise NotFound(f"input {input_id!r} not found", details={"input_id": input_id})
+    return _view(status, points[input_id].payload)
+
+
+# --- listing ------------------------------------------------------------------------------
+def _encode_token(phase: str, after: str | None) -> str:
+    return base64.urlsafe_b64encode(json.dumps([phase, after]).encode()).decode()
+
+
+def _decode_token(token: str | None) -> tuple[str, str | None]:
+    if not token:
+        return STAGED_PHASE, None
+    try:
+        phase, after = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if phase != STAGED_PHASE and phase not in EMBEDDERS:
+            raise ValueError(phase)
+        return phase, after
+    except (ValueError, TypeError) as exc:
+        raise MalformedRequest("page_token is not a token this server issued",
+                               details={"field": "page_token"}) from exc
+
+
+def list_inputs(rt: WorkerRuntime, app: str, *, concept: str | None = None,
+                status: str | None = None, limit: int = 50,
+                page_token: str | None = None) -> dict[str, Any]:
+    """One page of the app's inputs: unembedded ones (from Redis) first, then stored ones.
+
+    Args:
+        rt: Worker runtime.
+        app: The app.
+        concept: Only inputs positive for this concept.
+        status: Only inputs in this status.
+        limit: Page size.
+        page_token: Token from the previous page.
+
+    Returns:
+        ``{"inputs": [...], "next_page_token": str | None}``.
+    """
+    phases = [STAGED_PHASE, *sorted(EMBEDDERS)]
+    phase, after = _decode_token(page_token)
+    found: list[dict[str, Any]] = []
+    for current in phases[phases.index(phase):]:
+        if current == STAGED_PHASE:
+            if status != EMBEDDED:
+                for input_id, record in rt.inputs.iter_unembedded(app):
+                    if after is not None and input_id <= after:
+                        continue
+                    if status and record["status"] != status:
+                        continue
+                    staged = rt.inputs.staged(app, input_id) or {}
+                    if concept and concept not in staged.get("positive", []):
+                        continue
+                    found.append(_view(record, staged))
+                    if len(found) == limit:
+                        return {"inputs": found,
+                                "next_page_token": _encode_token(STAGED_PHASE, input_id)}
+        elif status in (None, EMBEDDED):
+            offset = after
+            while True:
+                points, offset = rt.vectors.scroll(current, app, positive_for=concept,
+                                                   limit=limit - len(found), offset=offset)
+                statuses = rt.inputs.statuses(app, [p.input_id for p in points])
+                for point in points:
+                    record = statuses.get(point.input_id)
+                    # A re-sent input is listed once, as pending, from staging.
+                    if record is not None and record["status"] == EMBEDDED:
+                        found.append(_view(record, point.payload))
+                if offset is None:
+                    break
+                if len(found) >= limit:
+                    return {"inputs": found, "next_page_token": _encode_token(current, offset)}
+        after = None
+    return {"inputs": found, "next_page_token": None}
+
+
+# --- edits --------------------------------------------------------------------------------
+def _merge_labels(body: dict[str, Any], concepts: list[dict[str, Any]] | None,
+                  action: str) -> tuple[list[str], list[str]]:
+    positive, negative = set(body.get("positive", [])), set(body.get("negative", []))
+    if concepts is None:
+        return sorted(positive), sorted(negative)
+    given_pos, given_neg = split_labels(concepts)
+    if action == "overwrite":
+        return given_pos, given_neg
+    if action == "remove":
+        drop = {c["id"] for c in concepts}
+        return sorted(positive - drop), sorted(negative - drop)
+    positive = (positive - set(given_neg)) | set(given_pos)
+    negative = (negative - set(given_pos)) | set(given_neg)
+    return sorted(positive), sorted(negative)
+
+
+def _merge_metadata(body: dict[str, Any], metadata: dict[str, Any] | None,
+                    action: str) -> dict[str, Any]:
+    current = dict(body.get("metadata", {}))
+    if metadata is None:
+        return current
+    if action == "overwrite":
+        return metadata
+    if action == "remove":
+        return {k: v for k, v in current.items() if k not in metadata}
+    return {**current, **metadata}
+
+
+def patch_input(rt: WorkerRuntime, app: str, input_id: str, *,
+                concepts: list[dict[str, Any]] | None, metadata: dict[str, Any] | None,
+                action: str) -> dict[str, Any]:
+    """Change an input's labels and/or metadata where they live now.
+
+    Runs under the app's label lock, so it cannot interleave with an embed job
+    moving the same input from staging to Qdrant.
+    """
+    with rt.inputs.label_lock(app):
+        status = rt.inputs.status(app, input_id)
+        if status is None:
+            raise NotFound(f"input {input_id!r} not found", details={"input_id": input_id})
+        staged = rt.inputs.staged(app, input_id) if status["status"] != EMBEDDED else None
+        body = staged if staged is not None else None
+        if body is None:
+            points = rt.vectors.retrieve(status["embedder"], app, [input_id])
+            if input_id not in points:
+                raise NotFound(f"input {input_id!r} not found", details={"input_id": input_id})
+            body = points[input_id].payload
+        positive, negative = _merge_labels(body, concepts, action)
+        changes = {"positive": positive, "negative": negative,
+                   "metadata": _merge_metadata(body, metadata, action)}
+        if concepts:
+            rt.concepts.ensure(app, positive + negative)
+        if staged is not None:
+            rt.inputs.update_staged(app, input_id, changes)
+        else:
+            rt.vectors.set_payload(status["embedder"], app, input_id,
+                                   {**changes, "updated_at": now()})
+    return get_input(rt, app, input_id)
+
+
+def delete_inputs(rt: WorkerRuntime, app: str, input_ids: list[str]) -> dict[str, Any]:
+    """Delete inputs: their points, staging and status. Unknown ids are reported."""
+    with rt.inputs.label_lock(app):
+        statuses = rt.inputs.statuses(app, input_ids)
+        by_embedder: dict[str, list[str]] = {}
+        for input_id, status in statuses.items():
+            by_embedder.setdefault(status["embedder"], []).append(input_id)
+        for embedder_id, ids in by_embedder.items():
+            rt.vectors.delete(embedder_id, app, ids)
+        rt.inputs.forget(app, list(statuses))
+    return {"deleted": sorted(statuses), "not_found": sorted(set(input_ids) - set(statuses))}

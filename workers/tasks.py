@@ -1,0 +1,95 @@
+"""Celery tasks: thin wrappers that take ids, call a plain function, record the job."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery, Task
+
+from shared import celery_app as names
+from shared.errors import HeadstartError
+from workers import embedding, input_queries, prediction, train_job
+from workers.job_runner import TRANSIENT_ERRORS, fail_job, run_job
+from workers.runtime import WorkerRuntime, get_runtime
+
+log = logging.getLogger(__name__)
+
+
+def backoff_seconds(retries: int, base: float = 1.0, cap: float = 60.0) -> float:
+    """Exponential backoff with full jitter for the ``retries``-th retry."""
+    return random.uniform(0, min(cap, base * 2 ** retries))
+
+
+def _run_job_task(task: Task, job_id: str, work: Callable[[WorkerRuntime], dict[str, Any]],
+                  on_failure: Callable[[WorkerRuntime, dict[str, Any]], None] | None = None,
+                  ) -> dict[str, Any] | None:
+    rt = get_runtime()
+    fail_hook = (lambda error: on_failure(rt, error)) if on_failure else None
+    try:
+        return run_job(rt, job_id, lambda: work(rt), fail_hook)
+    except TRANSIENT_ERRORS as exc:
+        if task.request.retries >= task.max_retries:
+            fail_job(rt, job_id, {"code": "dependency_unavailable",
+                                  "message": f"gave up after retries: {exc}"}, fail_hook)
+            return None
+        log.warning("job %s hit a transient error, retrying: %s", job_id, exc)
+        raise task.retry(exc=exc, countdown=backoff_seconds(task.request.retries)) from exc
+
+
+def _answer(call: Callable[[WorkerRuntime], dict[str, Any]]) -> dict[str, Any]:
+    """Run a query and wrap the answer so typed errors reach the API intact."""
+    try:
+        return {"ok": True, "value": call(get_runtime())}
+    except HeadstartError as exc:
+        return {"ok": False, "status": exc.status, "error": exc.to_dict()}
+
+
+def register_tasks(app: Celery, max_retries: int) -> None:
+    """Define Headstart's tasks on ``app``."""
+
+    @app.task(name=names.EMBED_INPUTS, bind=True, max_retries=max_retries)
+    def embed_inputs(self: Task, job_id: str, app_id: str, input_ids: list[str]) -> Any:
+        return _run_job_task(
+            self, job_id, lambda rt: embedding.embed_inputs(rt, job_id, app_id, input_ids))
+
+    @app.task(name=names.TRAIN_VERSION, bind=True, max_retries=max_retries)
+    def train_version(self: Task, job_id: str, app_id: str, model_id: str,
+                      version_id: str) -> Any:
+        return _run_job_task(
+            self, job_id,
+            lambda rt: train_job.train_version(rt, job_id, app_id, model_id, version_id),
+            lambda rt, error: train_job.mark_version_failed(rt, app_id, model_id, version_id,
+                                                            error),
+        )
+
+    @app.task(name=names.PREDICT, bind=True, max_retries=max_retries)
+    def predict(self: Task, job_id: str, app_id: str, model_id: str, version_id: str,
+                is_default: bool, request_key: str) -> Any:
+        return _run_job_task(
+            self, job_id,
+            lambda rt: prediction.predict(rt, app_id, model_id, version_id, is_default,
+                                          request_key))
+
+    @app.task(name=names.READ_INPUTS)
+    def read_inputs(app_id: str, input_id: str | None = None,
+                    query: dict[str, Any] | None = None) -> dict[str, Any]:
+        if input_id is not None:
+            return _answer(lambda rt: input_queries.get_input(rt, app_id, input_id))
+        return _answer(lambda rt: input_queries.list_inputs(rt, app_id, **(query or {})))
+
+    @app.task(name=names.PATCH_INPUT)
+    def patch_input(app_id: str, input_id: str, concepts: list[dict[str, Any]] | None,
+                    metadata: dict[str, Any] | None, action: str) -> dict[str, Any]:
+        return _answer(lambda rt: input_queries.patch_input(
+            rt, app_id, input_id, concepts=concepts, metadata=metadata, action=action))
+
+    @app.task(name=names.DELETE_INPUTS)
+    def delete_inputs(app_id: str, input_ids: list[str]) -> dict[str, Any]:
+        return _answer(lambda rt: input_queries.delete_inputs(rt, app_id, input_ids))
+
+    @app.task(name=names.DELETE_ARTIFACTS)
+    def delete_artifacts(app_id: str, model_id: str, version_id: str | None = None) -> None:
+        get_runtime().models.delete(app_id, model_id, version_id)

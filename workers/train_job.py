@@ -1,0 +1,112 @@
+"""The train job: labelled vectors from Qdrant → fitted, evaluated head → model store."""
+
+from __future__ import annotations
+
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shared.model_registry import V_FAILED, V_QUEUED, V_TRAINED, V_TRAINING
+from shared.redis_store import now
+from shared.vectors import LABEL_FIELDS
+from workers.job_runner import check_cancelled
+from workers.runtime import WorkerRuntime
+from workers.training import TrainingData, train_head
+
+FETCH_PAGE = 1000
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Git commit of the running code when known, else the package version."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5, cwd=Path(__file__).resolve().parent)
+        if out.returncode == 0:
+            return out.stdout.strip()
+    except OSError:
+        pass
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("headstart")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def fetch_training_data(rt: WorkerRuntime, app: str, embedder_id: str,
+                        concepts: list[str]) -> TrainingData:
+    """All of the app's points labelled (either way) with any of ``concepts``."""
+    vectors: list[np.ndarray] = []
+    positive: list[frozenset[str]] = []
+    negative: list[frozenset[str]] = []
+    ids: list[str] = []
+    offset: str | None = None
+    while True:
+        points, offset = rt.vectors.scroll(
+            embedder_id, app, any_concepts=concepts, limit=FETCH_PAGE, offset=offset,
+            with_vectors=True, payload_fields=LABEL_FIELDS,
+        )
+        for point in points:
+            vectors.append(point.vector)
+            positive.append(frozenset(point.payload.get("positive", [])))
+            negative.append(frozenset(point.payload.get("negative", [])))
+            ids.append(point.input_id)
+        if offset is None:
+            break
+    matrix = np.stack(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
+    return TrainingData(vectors=matrix, positive=positive, negative=negative, input_ids=ids)
+
+
+def train_version(rt: WorkerRuntime, job_id: str, app: str, model_id: str,
+                  version_id: str) -> dict[str, Any]:
+    """Train, evaluate and publish one model version (idempotent on redelivery).
+
+    Returns:
+        ``{"model_id", "version_id", "status"}`` for the job result.
+    """
+    version = rt.registry.update_version(app, model_id, version_id,
+                                         allowed_from=(V_QUEUED, V_TRAINING), status=V_TRAINING)
+    if version is None:
+        raise LookupError(f"version {version_id} of model {model_id} no longer exists")
+    if rt.models.exists(app, model_id, version_id):
+        # A previous delivery published it and died before recording that.
+        manifest = rt.models.load(app, model_id, version_id).manifest
+    else:
+        started = now()
+        data = fetch_training_data(rt, app, version["embedder"], version["concepts"])
+        check_cancelled(rt, job_id)
+        options = version["options"]
+        head = train_head(
+            data, version["concepts"],
+            mutually_exclusive=options["mutually_exclusive"],
+            closed_environment=options["closed_environment"],
+            folds=rt.settings.cv_folds, seed=rt.settings.random_seed,
+        )
+        check_cancelled(rt, job_id)
+        manifest = {
+            "app": app, "model_id": model_id, "version_id": version_id,
+            "embedder": version["embedder"], "dim": int(head.weight.shape[1]),
+            "concepts": version["concepts"], "options": options,
+            "activation": head.activation, "params": head.params, "metrics": head.metrics,
+            "counts": head.counts, "created_at": now(),
+            "training_seconds": round(now() - started, 3), "code_version": code_version(),
+        }
+        rt.models.publish(app, model_id, version_id,
+                          {"weight": head.weight, "bias": head.bias}, manifest)
+    rt.registry.update_version(
+        app, model_id, version_id, allowed_from=(V_TRAINING,), status=V_TRAINED,
+        metrics=manifest["metrics"], params=manifest["params"], counts=manifest["counts"],
+        trained_at=manifest["created_at"], training_seconds=manifest["training_seconds"],
+    )
+    return {"model_id": model_id, "version_id": version_id, "status": V_TRAINED}
+
+
+def mark_version_failed(rt: WorkerRuntime, app: str, model_id: str, version_id: str,
+                        error: dict[str, Any]) -> None:
+    """Mirror a failed train job on its version."""
+    rt.registry.update_version(app, model_id, version_id, allowed_from=(V_QUEUED, V_TRAINING),
+                               status=V_FAILED, error=error)

@@ -1,0 +1,333 @@
+"""Fit and evaluate a linear head on embeddings: pure functions on arrays.
+
+The head is logistic regression on L2-normalised embeddings, with balanced class
+weights and its regularisation strength chosen by cross-validation. Mutually
+exclusive concepts get one softmax (multinomial) head; otherwise each concept
+gets its own sigmoid (one-vs-rest) trained on the inputs labelled for it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss, precision_recall_fscore_support, roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from shared.errors import TrainingError
+
+C_GRID = (0.1, 1.0, 10.0, 100.0)
+DEFAULT_C = 10.0
+# C is chosen on at most this many rows: selection cost stays flat on big data.
+SELECTION_ROWS = 2000
+UNLABELLED = -1
+
+
+@dataclass
+class TrainingData:
+    """Labelled vectors: row i has vector ``vectors[i]`` and its label sets."""
+
+    vectors: np.ndarray
+    positive: list[frozenset[str]]
+    negative: list[frozenset[str]]
+    input_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FittedHead:
+    """A trained head and what it learned from."""
+
+    weight: np.ndarray  # (concepts, dim)
+    bias: np.ndarray  # (concepts,)
+    activation: str  # "softmax" | "sigmoid"
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    counts: dict[str, Any]
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def apply_head(weight: np.ndarray, bias: np.ndarray, activation: str, x: np.ndarray) -> np.ndarray:
+    """Concept probabilities ``(n, concepts)`` for embeddings ``x``."""
+    logits = l2_normalise(x) @ weight.T + bias
+    if activation == "softmax":
+        logits = logits - logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+# --- targets ---------------------------------------------------------------------------
+def exclusive_targets(data: TrainingData, concepts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows positive for exactly one model concept, and that concept's index."""
+    index = {c: i for i, c in enumerate(concepts)}
+    rows, labels = [], []
+    for row, positive in enumerate(data.positive):
+        hits = [index[c] for c in positive if c in index]
+        if len(hits) == 1:
+            rows.append(row)
+            labels.append(hits[0])
+    return np.asarray(rows, dtype=np.int64), np.asarray(labels, dtype=np.int64)
+
+
+def binary_targets(data: TrainingData, concepts: Sequence[str], closed_environment: bool) -> np.ndarray:
+    """``(n, concepts)`` matrix of 1 (positive), 0 (negative) or -1 (not labelled).
+
+    An explicit negative always counts. With a closed environment an input
+    positive for another of the model's concepts is a negative too.
+    """
+    model_concepts = set(concepts)
+    y = np.full((len(data.positive), len(concepts)), UNLABELLED, dtype=np.int64)
+    for row, (positive, negative) in enumerate(zip(data.positive, data.negative)):
+        others_positive = bool(positive & model_concepts)
+        for col, concept in enumerate(concepts):
+            if concept in positive:
+                y[row, col] = 1
+            elif concept in negative or (closed_environment and others_positive):
+                y[row, col] = 0
+    return y
+
+
+# --- fitting -----------------------------------------------------------------------------
+def _logreg(c: float, seed: int) -> LogisticRegression:
+    return LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=seed)
+
+
+def _fit(x: np.ndarray, y: np.ndarray, c: float, seed: int) -> LogisticRegression:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return _logreg(c, seed).fit(x, y)
+
+
+def select_c(x: np.ndarray, y: np.ndarray, folds: int, seed: int) -> tuple[float, str]:
+    """Pick C from ``C_GRID`` by stratified cross-validated log loss.
+
+    Returns:
+        The chosen C and how it was chosen (``"cv"``, or ``"default"`` when some
+        class has fewer than 2 examples and no fold split exists).
+    """
+    counts = np.bincount(y)
+    counts = counts[counts > 0]
+    k = int(min(folds, counts.min()))
+    if k < 2:
+        return DEFAULT_C, "default"
+    if len(y) > SELECTION_ROWS:
+        rng = np.random.default_rng(seed)
+        keep = np.sort(rng.choice(len(y), SELECTION_ROWS, replace=False))
+        x, y = x[keep], y[keep]
+        counts = np.bincount(y)
+        k = int(min(k, counts[counts > 0].min()))
+        if k < 2:
+            return DEFAULT_C, "default"
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    labels = np.unique(y)
+    best_c, best_loss = DEFAULT_C, np.inf
+    for c in C_GRID:
+        losses = []
+        for train, test in splitter.split(x, y):
+            clf = _fit(x[train], y[train], c, seed)
+            losses.append(log_loss(y[test], clf.predict_proba(x[test]), labels=labels))
+        loss = float(np.mean(losses))
+        if loss < best_loss - 1e-9:
+            best_c, best_loss = c, loss
+    return best_c, "cv"
+
+
+# --- evaluation ---------------------------------------------------------------------------
+def _oof_probabilities(x: np.ndarray, y: np.ndarray, c: float, folds: int, seed: int
+                       ) -> tuple[np.ndarray, int] | None:
+    """Out-of-fold probabilities by stratified k-fold, or None with too little data."""
+    counts = np.bincount(y)
+    k = int(min(folds, counts[counts > 0].min()))
+    if k < 2:
+        return None
+    n_classes = int(y.max()) + 1
+    probs = np.zeros((len(y), n_classes), dtype=np.float64)
+    for train, test in StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(x, y):
+        clf = _fit(x[train], y[train], c, seed)
+        probs[np.ix_(test, clf.classes_)] = clf.predict_proba(x[test])
+    return probs, k
+
+
+def suggest_threshold(truth: np.ndarray, scores: np.ndarray) -> float:
+    """The score threshold with the best F1 on held-out predictions."""
+    order = np.argsort(-scores)
+    sorted_truth = truth[order]
+    tp = np.cumsum(sorted_truth)
+    fp = np.cumsum(1 - sorted_truth)
+    positives = max(int(truth.sum()), 1)
+    f1 = 2 * tp / (tp + fp + positives)
+    best = int(np.argmax(f1))
+    return round(float(scores[order][best]), 4)
+
+
+def _concept_metrics(truth: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    p, r, f, _ = precision_recall_fscore_support(truth, predicted, average="binary",
+                                                 zero_division=0)
+    both = len(np.unique(truth)) == 2
+    return {
+        "precision": round(float(p), 4),
+        "recall": round(float(r), 4),
+        "f1": round(float(f), 4),
+        "roc_auc": round(float(roc_auc_score(truth, scores)), 4) if both else None,
+        "support": int(truth.sum()),
+        "suggested_threshold": suggest_threshold(truth, scores) if both else None,
+    }
+
+
+def _insufficient(reason: str) -> dict[str, Any]:
+    return {"status": "insufficient_data", "reason": reason}
+
+
+def _summary(per_concept: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    aucs = [m["roc_auc"] for m in per_concept.values() if m["roc_auc"] is not None]
+    return {
+        "macro_roc_auc": round(float(np.mean(aucs)), 4) if aucs else None,
+        "macro_f1": round(float(np.mean([m["f1"] for m in per_concept.values()])), 4),
+    }
+
+
+# --- the two head kinds -------------------------------------------------------------------
+def _train_exclusive(x: np.ndarray, data: TrainingData, concepts: Sequence[str], folds: int,
+                     seed: int) -> FittedHead:
+    if len(concepts) < 2:
+        raise TrainingError("a mutually exclusive model needs at least 2 concepts",
+                            code="too_few_concepts", details={"concepts": list(concepts)})
+    rows, y = exclusive_targets(data, concepts)
+    counts = np.bincount(y, minlength=len(concepts))
+    missing = [c for c, n in zip(concepts, counts) if n == 0]
+    if missing:
+        raise TrainingError(f"no positive examples for {', '.join(missing)}",
+                            code="no_positives", details={"concepts": missing})
+    xs = x[rows]
+    c, how = select_c(xs, y, folds, seed)
+    clf = _fit(xs, y, c, seed)
+    weight, bias = clf.coef_.astype(np.float32), clf.intercept_.astype(np.float32)
+    if len(concepts) == 2:
+        # sklearn stores a binary problem as one row; softmax over [0, w] is the same model.
+        weight = np.vstack([np.zeros_like(weight), weight])
+        bias = np.concatenate([np.zeros_like(bias), bias])
+    oof = _oof_probabilities(xs, y, c, folds, seed)
+    if oof is None:
+        metrics = _insufficient("every concept needs at least 2 examples for cross-validation")
+    else:
+        probs, k = oof
+        predicted = probs.argmax(axis=1)
+        per_concept = {
+            concept: _concept_metrics((y == i).astype(int), probs[:, i],
+                                      (predicted == i).astype(int))
+            for i, concept in enumerate(concepts)
+        }
+        confusion = np.zeros((len(concepts), len(concepts)), dtype=int)
+        np.add.at(confusion, (y, predicted), 1)
+        metrics = {
+            "status": "ok", "folds": k, "accuracy": round(float((predicted == y).mean()), 4),
+            **_summary(per_concept), "concepts": per_concept,
+            "confusion_matrix": {"labels": list(concepts), "matrix": confusion.tolist()},
+        }
+    return FittedHead(
+        weight=weight, bias=bias, activation="softmax",
+        params={"head": "logistic_regression", "activation": "softmax", "C": c,
+                "C_selection": how, "class_weight": "balanced"},
+        metrics=metrics,
+        counts={"examples": int(len(rows)),
+                "positives": {cn: int(n) for cn, n in zip(concepts, counts)},
+                "ignored_ambiguous": int(sum(1 for p in data.positive
+                                             if len(p & set(concepts)) > 1))},
+    )
+
+
+def _train_one_vs_rest(x: np.ndarray, data: TrainingData, concepts: Sequence[str],
+                       closed_environment: bool, folds: int, seed: int) -> FittedHead:
+    y_all = binary_targets(data, concepts, closed_environment)
+    positives = (y_all == 1).sum(axis=0)
+    negatives = (y_all == 0).sum(axis=0)
+    no_pos = [c for c, n in zip(concepts, positives) if n == 0]
+    if no_pos:
+        raise TrainingError(f"no positive examples for {', '.join(no_pos)}",
+                            code="no_positives", details={"concepts": no_pos})
+    no_neg = [c for c, n in zip(concepts, negatives) if n == 0]
+    if no_neg:
+        hint = "" if closed_environment else " (label negatives or set closed_environment)"
+        raise TrainingError(f"no negative examples for {', '.join(no_neg)}{hint}",
+                            code="no_negatives", details={"concepts": no_neg})
+    weight = np.zeros((len(concepts), x.shape[1]), dtype=np.float32)
+    bias = np.zeros(len(concepts), dtype=np.float32)
+    chosen: dict[str, float] = {}
+    per_concept: dict[str, dict[str, Any]] = {}
+    confusion: dict[str, dict[str, int]] = {}
+    insufficient: list[str] = []
+    for col, concept in enumerate(concepts):
+        rows = np.flatnonzero(y_all[:, col] != UNLABELLED)
+        xs, y = x[rows], y_all[rows, col]
+        c, _ = select_c(xs, y, folds, seed)
+        chosen[concept] = c
+        clf = _fit(xs, y, c, seed)
+        weight[col], bias[col] = clf.coef_[0], clf.intercept_[0]
+        oof = _oof_probabilities(xs, y, c, folds, seed)
+        if oof is None:
+            insufficient.append(concept)
+            continue
+        scores = oof[0][:, 1]
+        predicted = (scores >= 0.5).astype(int)
+        per_concept[concept] = _concept_metrics(y, scores, predicted)
+        confusion[concept] = {
+            "tp": int(((predicted == 1) & (y == 1)).sum()),
+            "fp": int(((predicted == 1) & (y == 0)).sum()),
+            "fn": int(((predicted == 0) & (y == 1)).sum()),
+            "tn": int(((predicted == 0) & (y == 0)).sum()),
+        }
+    if insufficient:
+        metrics = _insufficient(
+            "each concept needs at least 2 positive and 2 negative examples for "
+            f"cross-validation: {', '.join(insufficient)}"
+        )
+    else:
+        metrics = {"status": "ok", "folds": int(folds), **_summary(per_concept),
+                   "concepts": per_concept, "confusion_matrix": confusion}
+    return FittedHead(
+        weight=weight, bias=bias, activation="sigmoid",
+        params={"head": "logistic_regression", "activation": "sigmoid", "C": chosen,
+                "class_weight": "balanced", "closed_environment": closed_environment},
+        metrics=metrics,
+        counts={"examples": int((y_all != UNLABELLED).any(axis=1).sum()),
+                "positives": {c: int(n) for c, n in zip(concepts, positives)},
+                "negatives": {c: int(n) for c, n in zip(concepts, negatives)}},
+    )
+
+
+def train_head(data: TrainingData, concepts: Sequence[str], *, mutually_exclusive: bool,
+               closed_environment: bool, folds: int = 5, seed: int = 0) -> FittedHead:
+    """Fit a head for ``concepts`` and evaluate it by k-fold cross-validation.
+
+    Args:
+        data: Labelled vectors (labels may mention concepts outside the model).
+        concepts: The model's concepts, in output order.
+        mutually_exclusive: Softmax over concepts instead of one sigmoid each.
+        closed_environment: Positives of other model concepts count as negatives.
+        folds: Cross-validation folds (fewer when a class is smaller).
+        seed: Seed for fold shuffles and solvers.
+
+    Returns:
+        The fitted head with params, metrics and data counts.
+
+    Raises:
+        TrainingError: With code ``no_data``, ``too_few_concepts``, ``no_positives``
+            or ``no_negatives``.
+    """
+    if len(data.vectors) == 0:
+        raise TrainingError("no embedded inputs are labelled with the model's concepts",
+                            code="no_data", details={"concepts": list(concepts)})
+    x = l2_normalise(np.asarray(data.vectors, dtype=np.float32))
+    if mutually_exclusive:
+        return _train_exclusive(x, data, concepts, folds, seed)
+    return _train_one_vs_rest(x, data, concepts, closed_environment, folds, seed)
