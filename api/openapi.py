@@ -1,5 +1,6 @@
 """The SpecTree instance: validates requests against the pydantic schemas and
-generates the OpenAPI document at ``/v1/openapi.json`` from the routes."""
+generates the OpenAPI document from the routes, served at ``/v1/openapi.json``
+(and browsable at ``/docs/swagger`` and ``/docs/redoc``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from spectree import SecurityScheme, SpecTree
+from spectree.models import SecuritySchemeData, SecureType
 
 from shared.errors import InvalidField
 
@@ -31,14 +33,24 @@ spec = SpecTree(
     "flask",
     title="Headstart API",
     version="v1",
-    path="v1",
+    # SpecTree leaves routes under its own path out of the document, so its pages
+    # live under /docs and /v1/openapi.json is served by `openapi_document` below.
+    path="docs",
     annotations=False,
     validation_error_status=422,
     before=_raise_validation_error,
     security_schemes=[
-        SecurityScheme(name="bearer", data={"type": "http", "scheme": "bearer"}),
-        SecurityScheme(name="admin", data={"type": "http", "scheme": "bearer",
-                                           "description": "HEADSTART_ADMIN_KEY"}),
+        SecurityScheme(name="bearer", data=SecuritySchemeData(
+            type=SecureType.HTTP, scheme="bearer", description="An app's API key")),
+        SecurityScheme(name="admin", data=SecuritySchemeData(
+            type=SecureType.HTTP, scheme="bearer", description="HEADSTART_ADMIN_KEY")),
     ],
     security={"bearer": []},
 )
+
+
+def openapi_document() -> Any:
+    """The generated OpenAPI document as a JSON response."""
+    from flask import jsonify
+
+    return jsonify(spec.spec)

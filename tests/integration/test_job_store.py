@@ -1,0 +1,45 @@
+"""Job state transitions in Redis: guarded, counted, never moving a finished job."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import Conflict, NotFound
+from shared.jobs import JobStore
+
+
+@pytest.fixture()
+def jobs(redis_client, settings) -> JobStore:
+    return JobStore(redis_client, settings.redis_prefix)
+
+
+def test_start_counts_deliveries_and_keeps_first_start_time(jobs):
+    job = jobs.create("app-js", "embed", 4)
+    assert job["status"] == "queued" and job["attempts"] == 0
+    assert jobs.start(job["id"]) == 1
+    first = jobs.get(job["id"])["started_at"]
+    assert jobs.start(job["id"]) == 2  # a redelivery
+    again = jobs.get(job["id"])
+    assert again["attempts"] == 2 and again["started_at"] == first
+    jobs.set_progress(job["id"], 3)
+    assert jobs.succeed(job["id"], {"n": 4})
+    done = jobs.get(job["id"])
+    assert done["status"] == "succeeded" and done["result"] == {"n": 4}
+    assert done["progress"] == {"done": 3, "total": 4}
+    # Finished jobs do not move again.
+    assert jobs.start(job["id"]) is None
+    assert not jobs.fail(job["id"], {"code": "x", "message": "y"})
+    jobs.set_progress(job["id"], 0)
+    assert jobs.get(job["id"])["progress"]["done"] == 3
+
+
+def test_cancel_rules(jobs):
+    job = jobs.create("app-js", "train", 1)
+    assert jobs.cancel(job["id"], "app-js")["status"] == "cancelled"
+    assert jobs.start(job["id"]) is None
+    with pytest.raises(Conflict):
+        jobs.cancel(job["id"], "app-js")
+    with pytest.raises(NotFound):
+        jobs.cancel(job["id"], "another-app")
+    with pytest.raises(NotFound):
+        jobs.get("missing")

@@ -1,0 +1,112 @@
+"""The head trainer as pure functions on arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shared.errors import TrainingError
+from workers.training import (TrainingData, apply_head, binary_targets, select_c,
+                              suggest_threshold, train_head)
+
+
+def _blobs(per_class: int, classes: int, dim: int = 16, seed: int = 0, spread: float = 0.3):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, dim))
+    x = np.vstack([c + spread * rng.normal(size=(per_class, dim)) for c in centres])
+    labels = [f"c{i}" for i in range(classes) for _ in range(per_class)]
+    return x.astype(np.float32), labels
+
+
+def _data(x, labels, negatives=None):
+    negatives = negatives or [frozenset()] * len(labels)
+    return TrainingData(vectors=x, positive=[frozenset([l]) for l in labels], negative=negatives)
+
+
+def test_softmax_head_separates_blobs_and_reports_cv_metrics():
+    x, labels = _blobs(10, 3)
+    head = train_head(_data(x, labels), ["c0", "c1", "c2"], mutually_exclusive=True,
+                      closed_environment=True, folds=5)
+    assert head.weight.shape == (3, 16) and head.activation == "softmax"
+    probs = apply_head(head.weight, head.bias, head.activation, x)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert (probs.argmax(axis=1) == np.repeat(np.arange(3), 10)).mean() == 1.0
+    m = head.metrics
+    assert m["status"] == "ok" and m["accuracy"] >= 0.9 and m["folds"] == 5
+    assert np.array(m["confusion_matrix"]["matrix"]).sum() == 30
+    assert all(m["concepts"][c]["support"] == 10 for c in ("c0", "c1", "c2"))
+    assert head.params["C_selection"] == "cv" and head.params["C"] in (0.1, 1.0, 10.0, 100.0)
+
+
+def test_binary_softmax_matches_sklearn_probabilities():
+    x, labels = _blobs(8, 2, spread=1.5, seed=3)
+    head = train_head(_data(x, labels), ["c0", "c1"], mutually_exclusive=True,
+                      closed_environment=True)
+    assert head.weight.shape == (2, 16)
+    probs = apply_head(head.weight, head.bias, "softmax", x)
+    assert (probs.argmax(axis=1) == np.repeat([0, 1], 8)).mean() >= 0.9
+
+
+def test_one_vs_rest_uses_closed_environment_negatives():
+    x, labels = _blobs(6, 2)
+    data = _data(x, labels)
+    y = binary_targets(data, ["c0", "c1"], closed_environment=True)
+    assert (y[:6, 0] == 1).all() and (y[6:, 0] == 0).all()
+    open_y = binary_targets(data, ["c0", "c1"], closed_environment=False)
+    assert (open_y[6:, 0] == -1).all()
+    head = train_head(data, ["c0", "c1"], mutually_exclusive=False, closed_environment=True)
+    assert head.activation == "sigmoid"
+    assert head.counts["negatives"] == {"c0": 6, "c1": 6}
+    assert head.metrics["concepts"]["c0"]["roc_auc"] == 1.0
+
+
+def test_explicit_negative_beats_closed_environment_positive():
+    data = TrainingData(vectors=np.eye(3, dtype=np.float32),
+                        positive=[frozenset({"a"}), frozenset({"a", "b"}), frozenset({"b"})],
+                        negative=[frozenset({"b"}), frozenset(), frozenset({"a"})])
+    y = binary_targets(data, ["a", "b"], closed_environment=True)
+    assert y.tolist() == [[1, 0], [1, 1], [0, 1]]
+
+
+@pytest.mark.parametrize("concepts,exclusive,closed,code", [
+    (["c0", "c1", "zz"], True, True, "no_positives"),
+    (["c0", "zz"], False, True, "no_positives"),
+    (["c0", "c1"], False, False, "no_negatives"),
+    (["c0"], True, True, "too_few_concepts"),
+])
+def test_failure_codes(concepts, exclusive, closed, code):
+    x, labels = _blobs(4, 2)
+    with pytest.raises(TrainingError) as info:
+        train_head(_data(x, labels), concepts, mutually_exclusive=exclusive,
+                   closed_environment=closed)
+    assert info.value.code == code
+
+
+def test_no_data():
+    empty = TrainingData(vectors=np.zeros((0, 4), dtype=np.float32), positive=[], negative=[])
+    with pytest.raises(TrainingError) as info:
+        train_head(empty, ["a", "b"], mutually_exclusive=True, closed_environment=True)
+    assert info.value.code == "no_data"
+
+
+def test_one_example_per_class_trains_but_says_evaluation_is_impossible():
+    x, labels = _blobs(1, 3)
+    head = train_head(_data(x, labels), ["c0", "c1", "c2"], mutually_exclusive=True,
+                      closed_environment=True)
+    assert head.metrics["status"] == "insufficient_data"
+    assert head.params["C_selection"] == "default"
+    probs = apply_head(head.weight, head.bias, "softmax", x)
+    assert (probs.argmax(axis=1) == np.arange(3)).all()
+
+
+def test_select_c_prefers_weak_regularisation_on_separable_data():
+    x, labels = _blobs(20, 2, spread=0.05)
+    c, how = select_c(x / np.linalg.norm(x, axis=1, keepdims=True),
+                      np.array([0] * 20 + [1] * 20), folds=5, seed=0)
+    assert how == "cv" and c >= 10.0
+
+
+def test_suggested_threshold_maximises_f1():
+    truth = np.array([0, 0, 1, 1, 1])
+    scores = np.array([0.1, 0.35, 0.3, 0.8, 0.9])
+    assert suggest_threshold(truth, scores) == 0.3
