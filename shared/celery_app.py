@@ -36,7 +36,12 @@ ROUTES = {
 def make_celery(settings: Settings) -> Celery:
     """Build the Celery app for ``settings`` (DESIGN.md section 7)."""
     app = Celery("headstart", broker=settings.redis_url, backend=settings.redis_url)
-    transport = {"visibility_timeout": settings.visibility_timeout}
+    transport = {
+        "visibility_timeout": settings.visibility_timeout,
+        # Queues live under the deployment's prefix, like every other key, so two
+        # deployments (or test sessions) sharing a Redis DB never take each other's tasks.
+        "global_keyprefix": f"{settings.redis_prefix}:celery:",
+    }
     app.conf.update(
         task_serializer="json",
         result_serializer="json",

@@ -18,7 +18,8 @@ import pytest
 
 _TMP = Path(tempfile.mkdtemp(prefix="headstart-tests-"))
 os.environ.setdefault("HEADSTART_REDIS_URL", "redis://127.0.0.1:6379/15")
-os.environ["HEADSTART_REDIS_PREFIX"] = "hstest"
+# A prefix of its own per session: parallel runs on one Redis never meet.
+os.environ["HEADSTART_REDIS_PREFIX"] = f"hstest-{uuid.uuid4().hex[:8]}"
 os.environ["HEADSTART_QDRANT_PATH"] = str(_TMP / "qdrant")
 os.environ["HEADSTART_MODEL_STORE"] = str(_TMP / "models")
 os.environ["HEADSTART_ADMIN_KEY"] = "test-admin-key"
@@ -47,9 +48,10 @@ def redis_client(settings: Settings):
 
     client = connect(settings)
     client.ping()
-    client.flushdb()
     yield client
-    client.flushdb()
+    keys = list(client.scan_iter(f"{settings.redis_prefix}:*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start:start + 500])
 
 
 @pytest.fixture(scope="session")

@@ -15,14 +15,14 @@ def test_create_app_needs_the_admin_key(client):
     assert resp.get_json()["error"]["code"] == "unauthorized"
 
 
-def test_app_key_is_shown_once_and_stored_hashed(client, tenant, redis_client):
+def test_app_key_is_shown_once_and_stored_hashed(client, tenant, redis_client, settings):
     me = tenant.get("/v1/apps/me")
     assert me.status_code == 200 and me.get_json()["app"]["id"] == tenant.id
     secret = tenant.key.split("_", 2)[2]
-    dump = {k: redis_client.dump(k) for k in redis_client.keys("hstest:key:*")}
+    dump = {k: redis_client.dump(k) for k in redis_client.keys(f"{settings.redis_prefix}:key:*")}
     assert not any(secret.encode() in (v or b"") for v in dump.values())
     key_id = tenant.key.split("_")[1]
-    stored = redis_client.hget(f"hstest:key:{key_id}", "digest")
+    stored = redis_client.hget(f"{settings.redis_prefix}:key:{key_id}", "digest")
     assert stored == hashlib.sha256(secret.encode()).hexdigest()
 
 
