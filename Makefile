@@ -31,7 +31,7 @@ redis: $(STAMP)
 	$(PY) scripts/ensure_redis.py
 
 # Never regenerated once it exists: it holds the admin key.
-.env:
+.env: | $(STAMP)
 	@key=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(24))'); \
 	umask 077; sed "s/^HEADSTART_ADMIN_KEY=change-me$$/HEADSTART_ADMIN_KEY=$$key/" .env.example > $@.tmp; \
 	mv $@.tmp $@; echo "created .env with a new admin key: $$key"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 
-from celery.exceptions import TimeoutError as CeleryTimeout
 from flask import Blueprint, request
 from spectree import Response
 
@@ -75,19 +74,17 @@ def _predict(model_id: str, version_id: str | None):
                               {"model_id": model_id, "version_id": version["id"]},
                               pipe=pipe, job_id=job_id)
         pipe.execute()
-    result = svc.dispatch.send(
+    svc.dispatch.send(
         tasks.PREDICT, [job_id, app, model_id, version["id"], version_id is None, request_key],
         task_id=job_id)
-    wait = svc.settings.predict_wait_seconds
-    if options.run_async or wait <= 0:
+    if options.run_async:
         return {"job": public_job(job)}, 202
-    try:
-        value = result.get(timeout=wait, propagate=False)
-    except CeleryTimeout:
+    # The worker signals the job's end on a reply list named after the job.
+    if svc.dispatch.replies.wait(job_id, svc.settings.predict_wait_seconds) is None:
         return {"job": public_job(svc.jobs.get(job_id, app))}, 202
     job = svc.jobs.get(job_id, app)
-    if job["status"] == SUCCEEDED and value:
-        return value
+    if job["status"] == SUCCEEDED:
+        return job["result"]
     if job["status"] == FAILED:
         error = job["error"] or {}
         raise HeadstartError(error.get("message", "prediction failed"),

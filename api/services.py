@@ -15,6 +15,7 @@ from shared.inputs import InputStore
 from shared.jobs import JobStore
 from shared.model_registry import ModelRegistry
 from shared.redis_store import connect
+from shared.replies import Replies
 from shared.settings import Settings
 
 
@@ -44,7 +45,8 @@ class Services:
             inputs=InputStore(client, prefix),
             concepts=ConceptStore(client, prefix),
             registry=ModelRegistry(client, prefix),
-            dispatch=Dispatcher(make_celery(settings), settings.query_wait_seconds),
+            dispatch=Dispatcher(make_celery(settings), Replies(client, prefix),
+                                settings.query_wait_seconds),
         )
 
 

@@ -400,40 +400,78 @@ def head_breakdown(data: Any, concepts: list[str], exclusive: bool, folds: int, 
     return parts
 
 
-def bench_heads(args: argparse.Namespace, settings: Any, vectors: Any, labels: list[str] | None
-                ) -> list[dict[str, Any]]:
-    from workers.training import TrainingData, train_head
+def blas_threads(limit: int | None) -> Any:
+    """Context limiting the BLAS (OpenBLAS/MKL) pools numpy/scipy use; None = leave as is."""
+    import contextlib
 
-    results = []
+    if limit is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=limit, user_api="blas")
+
+
+def time_train_head(data: Any, concepts: list[str], exclusive: bool, settings: Any,
+                    repeats: int, blas: int | None) -> tuple[list[float], Any]:
+    from workers.training import train_head
+
+    times, head = [], None
+    with blas_threads(blas):
+        for _ in range(repeats):
+            t, head = timed(lambda: train_head(
+                data, concepts, mutually_exclusive=exclusive, closed_environment=True,
+                folds=settings.cv_folds, seed=settings.random_seed))
+            times.append(t)
+    return times, head
+
+
+def head_row(n: int, how: str, data: Any, concepts: list[str], exclusive: bool, settings: Any,
+             repeats: int) -> dict[str, Any]:
+    """train_head as the worker runs it, its phases, and the same under 1 BLAS thread."""
+    times, head = time_train_head(data, concepts, exclusive, settings, repeats, None)
+    parts = head_breakdown(data, concepts, exclusive, settings.cv_folds, settings.random_seed)
+    times1, _ = time_train_head(data, concepts, exclusive, settings, max(repeats, 3), 1)
+    with blas_threads(1):
+        parts1 = head_breakdown(data, concepts, exclusive, settings.cv_folds,
+                                settings.random_seed)
+    m = head.metrics
+    row = {"n": n, "data": how, "concepts": len(concepts), "mutually_exclusive": exclusive,
+           "total_s": summary(times), **parts,
+           "blas1_total_s": summary(times1),
+           "blas1_parts": {k: v for k, v in parts1.items() if k.endswith("_s")},
+           "cv_folds_used": m.get("folds"), "accuracy": m.get("accuracy"),
+           "macro_f1": m.get("macro_f1"), "macro_roc_auc": m.get("macro_roc_auc"),
+           "loadavg_1m": os.getloadavg()[0]}
+    print(f"   n={n:>6} exclusive={exclusive!s:<5} total {row['total_s']['median']:.2f}s"
+          f" (select C {parts['select_c_s']:.2f}s, fit {parts['fit_s']:.2f}s, "
+          f"OOF eval {parts['oof_eval_s']:.2f}s); 1 BLAS thread "
+          f"{row['blas1_total_s']['median']:.2f}s; CV macro F1 {m.get('macro_f1')}", flush=True)
+    return row
+
+
+def bench_heads(args: argparse.Namespace, settings: Any, vectors: Any, labels: list[str] | None,
+                ttfm_vectors: Any, ttfm_labels: list[str]) -> list[dict[str, Any]]:
+    from workers.training import TrainingData
+
+    def training_data(x: Any, y: list[str]) -> Any:
+        return TrainingData(vectors=x, positive=[frozenset({c}) for c in y],
+                            negative=[frozenset() for _ in y],
+                            input_ids=[str(i) for i in range(len(y))])
+
+    # The TTFM head (10 vectors, 2 concepts) outside the worker: what the train job costs.
+    results = [head_row(len(ttfm_labels), "the 10 TTFM texts", training_data(
+        ttfm_vectors, ttfm_labels), list(TTFM_CLASSES), True, settings, 5)]
     for n in [int(s) for s in args.head_sizes.split(",") if s.strip()]:
         if vectors is None:
             x, y = synthetic_vectors(n)
             how = "synthetic clusters"
         else:
             x, y, how = sample_vectors(vectors, labels, n)
-        data = TrainingData(vectors=x, positive=[frozenset({c}) for c in y],
-                            negative=[frozenset() for _ in y],
-                            input_ids=[str(i) for i in range(n)])
+        data = training_data(x, y)
         repeats = args.head_repeats if n <= 2000 else 1
         for exclusive in (True, False):
-            times, head = [], None
-            for _ in range(repeats):
-                t, head = timed(lambda: train_head(
-                    data, list(HEAD_CLASSES), mutually_exclusive=exclusive,
-                    closed_environment=True, folds=settings.cv_folds, seed=settings.random_seed))
-                times.append(t)
-            parts = head_breakdown(data, list(HEAD_CLASSES), exclusive, settings.cv_folds,
-                                   settings.random_seed)
-            m = head.metrics
-            row = {"n": n, "data": how, "mutually_exclusive": exclusive,
-                   "total_s": summary(times), **parts,
-                   "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"),
-                   "macro_roc_auc": m.get("macro_roc_auc"), "loadavg_1m": os.getloadavg()[0]}
-            results.append(row)
-            print(f"   n={n:>6} exclusive={exclusive!s:<5} total {row['total_s']['median']:.2f}s"
-                  f" (select C {parts['select_c_s']:.2f}s, fit {parts['fit_s']:.2f}s, "
-                  f"OOF eval {parts['oof_eval_s']:.2f}s) macro F1 {m.get('macro_f1')}",
-                  flush=True)
+            results.append(head_row(n, how, data, list(HEAD_CLASSES), exclusive, settings,
+                                    repeats))
     return results
 
 
@@ -511,13 +549,23 @@ def render(results: dict[str, Any]) -> str:
         row(f"bare MiniLM forward, all {vec['docs']} BBC docs", vec["embed_s"], None,
             f"{vec['docs_per_s']:.0f} docs/s (max 256 tokens)")
     for h in results.get("heads", []):
-        kind = "softmax (exclusive)" if h["mutually_exclusive"] else "one-vs-rest (5 sigmoids)"
+        if h["mutually_exclusive"]:
+            kind = f"softmax over {h['concepts']}"
+        else:
+            kind = f"one-vs-rest, {h['concepts']} sigmoids"
         t = h["total_s"]
-        row(f"train_head n={h['n']:,} {kind}: total", t["median"], t["min"],
-            f"{t['n']} run(s); {h['data']}; CV macro F1 {h['macro_f1']}")
+        row(f"train_head n={h['n']:,} ({kind}): total", t["median"], t["min"],
+            f"{t['n']} run(s); {h['data']}; CV folds {h['cv_folds_used']}, "
+            f"CV macro F1 {h['macro_f1']}")
+        c = h["C"] if len(set(h["C"])) > 1 else h["C"][0]
         lines.append(f"| · select C / final fit / OOF eval | "
                      f"{h['select_c_s']:.3f} / {h['fit_s']:.3f} / {h['oof_eval_s']:.3f} | | "
-                     f"C={h['C'] if len(set(h['C'])) > 1 else h['C'][0]} |")
+                     f"one run each; C={c} |")
+        t1, p1 = h["blas1_total_s"], h["blas1_parts"]
+        row("· same, BLAS limited to 1 thread (diagnostic)", t1["median"], t1["min"],
+            f"{t1['n']} run(s); select C / fit / OOF {p1['select_c_s']:.3f} / "
+            f"{p1['fit_s']:.3f} / {p1['oof_eval_s']:.3f}s; "
+            f"{t['median'] / t1['median']:.1f}× faster")
     return "\n".join(lines)
 
 
@@ -582,8 +630,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results["head_vectors"] = info
             else:
                 results["head_vectors"] = {"source": "synthetic clusters"}
+            ttfm_vectors = embedder.embed_texts([t for t, _ in labelled])
             del embedder
-            results["heads"] = bench_heads(args, settings, vectors, labels)
+            results["heads"] = bench_heads(args, settings, vectors, labels, ttfm_vectors,
+                                           [c for _, c in labelled])
     finally:
         redis_client.flushdb()
         redis_client.close()

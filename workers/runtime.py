@@ -17,6 +17,7 @@ from shared.jobs import JobStore
 from shared.model_registry import ModelRegistry
 from shared.modelstore import ModelStore, StoredHead
 from shared.redis_store import connect
+from shared.replies import Replies
 from shared.settings import Settings
 from shared.vectors import VectorStore
 from workers.embedders import EmbedderRegistry
@@ -76,6 +77,7 @@ class WorkerRuntime:
     models: ModelStore = field(init=False)
     embedders: EmbedderRegistry = field(init=False)
     heads: HeadCache = field(init=False)
+    replies: Replies = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -88,6 +90,7 @@ class WorkerRuntime:
         self.models = ModelStore(s.model_store)
         self.embedders = EmbedderRegistry(s.device)
         self.heads = HeadCache(self.models, s.head_cache_size)
+        self.replies = Replies(self.redis, s.redis_prefix)
 
     def close(self) -> None:
         """Release the Qdrant client and Redis connections."""

@@ -39,12 +39,16 @@ def _run_job_task(task: Task, job_id: str, work: Callable[[WorkerRuntime], dict[
         raise task.retry(exc=exc, countdown=backoff_seconds(task.request.retries)) from exc
 
 
-def _answer(call: Callable[[WorkerRuntime], dict[str, Any]]) -> dict[str, Any]:
-    """Run a query and wrap the answer so typed errors reach the API intact."""
+def _answer(reply_to: str | None, call: Callable[[WorkerRuntime], Any]) -> dict[str, Any]:
+    """Run a query and reply to the waiting API request, typed errors included."""
+    rt = get_runtime()
     try:
-        return {"ok": True, "value": call(get_runtime())}
+        answer = {"ok": True, "value": call(rt)}
     except HeadstartError as exc:
-        return {"ok": False, "status": exc.status, "error": exc.to_dict()}
+        answer = {"ok": False, "status": exc.status, "error": exc.to_dict()}
+    if reply_to:
+        rt.replies.send(reply_to, answer)
+    return answer
 
 
 def register_tasks(app: Celery, max_retries: int) -> None:
@@ -68,27 +72,35 @@ def register_tasks(app: Celery, max_retries: int) -> None:
     @app.task(name=names.PREDICT, bind=True, max_retries=max_retries)
     def predict(self: Task, job_id: str, app_id: str, model_id: str, version_id: str,
                 is_default: bool, request_key: str) -> Any:
-        return _run_job_task(
+        result = _run_job_task(
             self, job_id,
             lambda rt: prediction.predict(rt, app_id, model_id, version_id, is_default,
                                           request_key))
+        # Wake the API request waiting on this job (it reads the job record).
+        get_runtime().replies.send(job_id, {"done": True})
+        return result
 
     @app.task(name=names.READ_INPUTS)
     def read_inputs(app_id: str, input_id: str | None = None,
-                    query: dict[str, Any] | None = None) -> dict[str, Any]:
+                    query: dict[str, Any] | None = None,
+                    reply_to: str | None = None) -> dict[str, Any]:
         if input_id is not None:
-            return _answer(lambda rt: input_queries.get_input(rt, app_id, input_id))
-        return _answer(lambda rt: input_queries.list_inputs(rt, app_id, **(query or {})))
+            return _answer(reply_to, lambda rt: input_queries.get_input(rt, app_id, input_id))
+        return _answer(reply_to,
+                       lambda rt: input_queries.list_inputs(rt, app_id, **(query or {})))
 
     @app.task(name=names.PATCH_INPUT)
     def patch_input(app_id: str, input_id: str, concepts: list[dict[str, Any]] | None,
-                    metadata: dict[str, Any] | None, action: str) -> dict[str, Any]:
-        return _answer(lambda rt: input_queries.patch_input(
+                    metadata: dict[str, Any] | None, action: str,
+                    reply_to: str | None = None) -> dict[str, Any]:
+        return _answer(reply_to, lambda rt: input_queries.patch_input(
             rt, app_id, input_id, concepts=concepts, metadata=metadata, action=action))
 
     @app.task(name=names.DELETE_INPUTS)
-    def delete_inputs(app_id: str, input_ids: list[str]) -> dict[str, Any]:
-        return _answer(lambda rt: input_queries.delete_inputs(rt, app_id, input_ids))
+    def delete_inputs(app_id: str, input_ids: list[str],
+                      reply_to: str | None = None) -> dict[str, Any]:
+        return _answer(reply_to,
+                       lambda rt: input_queries.delete_inputs(rt, app_id, input_ids))
 
     @app.task(name=names.DELETE_ARTIFACTS)
     def delete_artifacts(app_id: str, model_id: str, version_id: str | None = None) -> None:

@@ -104,3 +104,24 @@ def test_worker_head_cache_drops_old_default(trained, runtime):
     _predict(trained, ["a match"])
     cached = [k for k in runtime.heads.cached() if k[:2] == (trained.id, "topics")]
     assert cached == [(trained.id, "topics", "1")]
+
+
+def test_concurrent_requests_each_get_their_own_answer(trained, flask_app):
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = HELD_OUT_SPORTS + HELD_OUT_COOKING
+    expected = ["sports"] * 3 + ["cooking"] * 3
+
+    def call(i: int) -> tuple[str, str, int]:
+        client = flask_app.test_client()  # one per thread, as a threaded server has
+        text = texts[i % len(texts)]
+        predicted = client.post("/v1/models/topics/predict", headers=trained.headers,
+                                json={"inputs": [{"data": {"text": text}}]}).get_json()
+        listed = client.get("/v1/inputs?limit=3", headers=trained.headers).get_json()
+        return predicted["outputs"][0]["concepts"][0]["id"], expected[i % len(texts)], len(
+            listed["inputs"])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(call, range(24)))
+    assert all(got == want for got, want, _ in results)
+    assert all(n == 3 for _, _, n in results)

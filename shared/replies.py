@@ -1,0 +1,40 @@
+"""Short answers from a worker to the API request waiting for them.
+
+The worker pushes one JSON message onto a per-request Redis list; the API
+blocks on it with BLPOP for a bounded time. Unlike Celery's result backend
+(whose ``AsyncResult.get`` is not safe across threads and polls in 1 s steps),
+this is thread-safe through redis-py's connection pool and wakes at once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.redis_store import RedisStore
+
+REPLY_TTL_SECONDS = 120
+
+
+class Replies(RedisStore):
+    """Per-request reply lists."""
+
+    def _list(self, reply_id: str) -> str:
+        return self.key("reply", reply_id)
+
+    def send(self, reply_id: str, message: dict[str, Any]) -> None:
+        """Deliver ``message``; it expires if nobody is waiting any more."""
+        with self.redis.pipeline() as pipe:
+            pipe.rpush(self._list(reply_id), json.dumps(message))
+            pipe.expire(self._list(reply_id), REPLY_TTL_SECONDS)
+            pipe.execute()
+
+    def wait(self, reply_id: str, timeout: float) -> dict[str, Any] | None:
+        """Block up to ``timeout`` seconds for the reply; None when none came."""
+        if timeout <= 0:
+            return None
+        popped = self.redis.blpop([self._list(reply_id)], timeout=timeout)
+        if popped is None:
+            return None
+        self.redis.delete(self._list(reply_id))
+        return json.loads(popped[1])
