@@ -7,7 +7,7 @@ the task functions. Neither side imports the other.
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from shared.settings import Settings
 
@@ -46,7 +46,9 @@ def make_celery(settings: Settings) -> Celery:
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
-        task_queues=[Queue(name) for name in QUEUES],
+        # One direct exchange per queue: a message reaches exactly the queue it names.
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name)
+                     for name in QUEUES],
         task_default_queue="embed",
         task_routes={name: {"queue": queue} for name, queue in ROUTES.items()},
         # A task is acknowledged only after it finished, and a worker that dies

@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 
 _TMP = Path(tempfile.mkdtemp(prefix="headstart-tests-"))
-os.environ.setdefault("HEADSTART_REDIS_URL", "redis://127.0.0.1:6379/15")
+# The Redis `make test` checked (REDIS_URL) when given, else DB 15 of the local one.
+os.environ.setdefault("HEADSTART_REDIS_URL",
+                      os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"))
 # A prefix of its own per session: parallel runs on one Redis never meet.
 os.environ["HEADSTART_REDIS_PREFIX"] = f"hstest-{uuid.uuid4().hex[:8]}"
 os.environ["HEADSTART_QDRANT_PATH"] = str(_TMP / "qdrant")
@@ -25,8 +27,10 @@ os.environ["HEADSTART_MODEL_STORE"] = str(_TMP / "models")
 os.environ["HEADSTART_ADMIN_KEY"] = "test-admin-key"
 os.environ["HEADSTART_PREDICT_WAIT_SECONDS"] = "60"
 os.environ["HEADSTART_QUERY_WAIT_SECONDS"] = "30"
+# Empty beats any QDRANT_URL in the environment or a developer's .env: tests use
+# local mode only.
 os.environ.pop("QDRANT_URL", None)
-os.environ.pop("HEADSTART_QDRANT_URL", None)
+os.environ["HEADSTART_QDRANT_URL"] = ""
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
