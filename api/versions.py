@@ -23,15 +23,22 @@ bp.before_request(authenticate_app)
 @spec.validate(json=VersionCreate, resp=Response(HTTP_202=VersionCreated,
                                                  HTTP_404=ErrorResponse), tags=["versions"])
 def train(model_id: str):
-    """Train a new version from the app's labelled inputs now (asynchronous job)."""
+    """Train a new version on the app's labelled inputs (asynchronous job).
+
+    Inputs added before this call are included: the job waits (up to
+    HEADSTART_TRAIN_WAIT_SECONDS) for their embed jobs to finish.
+    """
     svc, app = services(), current_app_id()
     model = svc.registry.get_model(app, model_id)
     version_id = svc.registry.new_version_id(app, model_id)
     job_id = uuid.uuid4().hex
     with svc.redis.pipeline(transaction=True) as pipe:
         version = svc.registry.add_version(app, model, version_id, job_id, pipe)
-        job = svc.jobs.create(app, "train", 1, {"model_id": model_id, "version_id": version_id},
-                              pipe=pipe, job_id=job_id)
+        # The version trains on every input added before this request: the job
+        # first waits for the embed jobs still in flight now.
+        params = {"model_id": model_id, "version_id": version_id,
+                  "after_jobs": svc.jobs.active(app, "embed")}
+        job = svc.jobs.create(app, "train", 1, params, pipe=pipe, job_id=job_id)
         pipe.execute()
     svc.dispatch.send(tasks.TRAIN_VERSION, [job_id, app, model_id, version_id], task_id=job_id)
     return {"version": version, "job": public_job(job)}, 202

@@ -73,6 +73,9 @@ class JobStore(RedisStore):
     def _index_key(self, app: str) -> str:
         return self.key("app", app, "jobs")
 
+    def _active_key(self, app: str, job_type: str) -> str:
+        return self.key("app", app, "active", job_type)
+
     # --- create and read ----------------------------------------------------
     def create(
         self,
@@ -116,6 +119,7 @@ class JobStore(RedisStore):
         target = pipe if pipe is not None else self.redis.pipeline()
         target.hset(self._job_key(job_id), mapping=record)
         target.zadd(self._index_key(app), {job_id: created})
+        target.sadd(self._active_key(app, job_type), job_id)
         if pipe is None:
             target.execute()
         return self._decode({k: str(v) for k, v in record.items()})
@@ -130,6 +134,12 @@ class JobStore(RedisStore):
     def status(self, job_id: str) -> str | None:
         """Return just the status (cheap check at batch boundaries)."""
         return self.redis.hget(self._job_key(job_id), "status")
+
+    def active(self, app: str, job_type: str) -> list[str]:
+        """Ids of the app's queued or running jobs of one type."""
+        ids = sorted(self.redis.smembers(self._active_key(app, job_type)))
+        statuses = [self.status(job_id) for job_id in ids]
+        return [j for j, s in zip(ids, statuses) if s in (QUEUED, RUNNING)]
 
     def list(
         self,
@@ -224,7 +234,11 @@ class JobStore(RedisStore):
         if error is not None:
             fields += ["error", json.dumps(error)]
         outcome = self._transition(keys=[self._job_key(job_id)], args=[",".join(allowed), *fields])
-        return outcome == "OK"
+        if outcome != "OK":
+            return False
+        app, job_type = self.redis.hmget(self._job_key(job_id), ["app", "type"])
+        self.redis.srem(self._active_key(app, job_type), job_id)
+        return True
 
     # --- decoding -----------------------------------------------------------
     @staticmethod

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     device: str = Field(default="auto", description="`auto` (CUDA when present), `cpu` or `cuda`.")
 
     # --- training -----------------------------------------------------------
+    train_wait_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How long a train job waits for the app's embed jobs that were queued "
+        "or running when it was requested (so a version trains on every input added before).",
+    )
     cv_folds: int = Field(default=5, ge=2, le=20)
     random_seed: int = 0
 

@@ -17,6 +17,8 @@ from workers.runtime import WorkerRuntime, get_runtime
 
 log = logging.getLogger(__name__)
 
+EMBED_POLL_SECONDS = 0.5
+
 
 def backoff_seconds(retries: int, base: float = 1.0, cap: float = 60.0) -> float:
     """Exponential backoff with full jitter for the ``retries``-th retry."""
@@ -62,6 +64,12 @@ def register_tasks(app: Celery, max_retries: int) -> None:
     @app.task(name=names.TRAIN_VERSION, bind=True, max_retries=max_retries)
     def train_version(self: Task, job_id: str, app_id: str, model_id: str,
                       version_id: str) -> Any:
+        if train_job.waiting_for_embeds(get_runtime(), job_id):
+            # Requeue rather than hold a worker thread while the inputs embed: a
+            # sleeping train task could starve the embed tasks it waits for.
+            self.apply_async(args=[job_id, app_id, model_id, version_id],
+                             countdown=EMBED_POLL_SECONDS, task_id=job_id)
+            return None
         return _run_job_task(
             self, job_id,
             lambda rt: train_job.train_version(rt, job_id, app_id, model_id, version_id),

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from shared.jobs import QUEUED, RUNNING
 from shared.model_registry import V_FAILED, V_QUEUED, V_TRAINED, V_TRAINING
 from shared.redis_store import now
 from shared.vectors import LABEL_FIELDS
@@ -35,6 +36,18 @@ def code_version() -> str:
         return version("headstart")
     except PackageNotFoundError:
         return "unknown"
+
+
+def waiting_for_embeds(rt: WorkerRuntime, job_id: str) -> bool:
+    """True while the embed jobs this train job must follow are unfinished.
+
+    Only a queued job waits, and only until ``train_wait_seconds`` after it was
+    requested; then it trains on what is embedded.
+    """
+    job = rt.jobs.get(job_id)
+    if job["status"] != QUEUED or now() > job["created_at"] + rt.settings.train_wait_seconds:
+        return False
+    return any(rt.jobs.status(j) in (QUEUED, RUNNING) for j in job["params"].get("after_jobs", []))
 
 
 def fetch_training_data(rt: WorkerRuntime, app: str, embedder_id: str,

@@ -141,3 +141,19 @@ def test_pin_default_and_delete_versions(live):
     assert live.post("/v1/models/topics/versions/9/pin").status_code == 404
     assert live.delete("/v1/models/topics").status_code == 204
     assert live.get("/v1/models/topics").status_code == 404
+
+
+def test_training_right_after_adding_waits_for_the_embeddings(live):
+    # A user adds inputs and trains at once, without polling the embed job.
+    body = live.add_texts([(t, "sports") for t in SPORTS[:5]] +
+                          [(t, "cooking") for t in COOKING[:5]], wait=False)
+    live.post("/v1/models", json={"id": "quick", "concepts": ["sports", "cooking"]})
+    resp = live.post("/v1/models/quick/versions", json={})
+    assert resp.get_json()["job"]["params"]["after_jobs"] in ([body["job"]["id"]], [])
+    live.wait_job(resp.get_json()["job"]["id"])
+    version = live.get("/v1/models/quick/versions/1").get_json()["version"]
+    assert version["status"] == "trained", version
+    assert version["counts"]["positives"] == {"sports": 5, "cooking": 5}
+    embed = live.get(f"/v1/jobs/{body['job']['id']}").get_json()["job"]
+    assert embed["finished_at"] <= live.get(
+        f"/v1/jobs/{resp.get_json()['job']['id']}").get_json()["job"]["started_at"]
