@@ -25,8 +25,10 @@ class Dispatcher:
              expires: float | None = None) -> None:
         """Enqueue a task; ``ServiceUnavailable`` when the broker cannot be reached."""
         try:
+            # Answers come through the job store and reply lists, never Celery's
+            # result backend: ignoring results keeps the API off it entirely.
             self.celery.send_task(task_name, args=args or [], kwargs=kwargs or {},
-                                  task_id=task_id, expires=expires)
+                                  task_id=task_id, expires=expires, ignore_result=True)
         except OperationalError as exc:
             raise ServiceUnavailable("the task queue is unreachable; try again",
                                      code="queue_unavailable") from exc

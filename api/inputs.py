@@ -9,7 +9,7 @@ from flask import Blueprint, request
 from spectree import Response
 
 from api.auth import authenticate_app, current_app_id
-from api.jobs import public_job
+from api.jobs import enqueue_job, public_job
 from api.limits import check_concepts, check_count, check_metadata, check_text
 from api.openapi import spec
 from api.services import services
@@ -56,8 +56,13 @@ def add_inputs():
         svc.concepts.ensure(app, {c for n in normalised for c in n["positive"] + n["negative"]},
                             pipe=pipe)
         pipe.execute()
-    svc.dispatch.send(tasks.EMBED_INPUTS, [job_id, app, [n["id"] for n in normalised]],
-                      task_id=job_id)
+
+    def fail_inputs(error: dict) -> None:
+        for status in statuses:
+            svc.inputs.finalise(app, status["id"], status["rev"], error=error)
+
+    enqueue_job(svc, job_id, tasks.EMBED_INPUTS, [job_id, app, [n["id"] for n in normalised]],
+                on_unsent=fail_inputs)
     return {"inputs": [{"id": s["id"], "status": s["status"]} for s in statuses],
             "job": public_job(job)}, 202
 
@@ -67,10 +72,8 @@ def add_inputs():
 def list_inputs():
     """Page through the app's inputs, optionally by concept (positives) and status."""
     q: InputsQuery = request.context.query
-    svc = services()
-    limit = min(q.limit, svc.settings.page_size_max)
-    return svc.dispatch.ask(tasks.READ_INPUTS, app_id=current_app_id(), query={
-        "concept": q.concept, "status": q.status, "limit": limit, "page_token": q.page_token})
+    return services().dispatch.ask(tasks.READ_INPUTS, app_id=current_app_id(), query={
+        "concept": q.concept, "status": q.status, "limit": q.limit, "page_token": q.page_token})
 
 
 @bp.get("/<input_id>")

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Blueprint, request
 from spectree import Response
 
 from api.auth import authenticate_app, current_app_id
 from api.openapi import spec
-from api.services import services
+from api.services import Services, services
+from shared.errors import ServiceUnavailable
 from shared.model_registry import V_QUEUED, V_TRAINING, V_FAILED
 from shared.schemas import ErrorResponse, JobResponse, JobsQuery, JobsResponse
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 bp.before_request(authenticate_app)
+
+
+def enqueue_job(svc: Services, job_id: str, task: str, args: list[Any],
+                on_unsent: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Send a recorded job's task; when the queue is unreachable, fail the job.
+
+    The job (and what ``on_unsent`` settles: its inputs or version) must not stay
+    queued for a task that was never sent.
+    """
+    try:
+        svc.dispatch.send(task, args, task_id=job_id)
+    except ServiceUnavailable as exc:
+        svc.jobs.fail(job_id, exc.to_dict())
+        if on_unsent is not None:
+            on_unsent(exc.to_dict())
+        raise
 
 
 def public_job(job: dict) -> dict:

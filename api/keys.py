@@ -38,8 +38,9 @@ def rotate_key(key_id: str):
 
 
 @bp.delete("/<key_id>")
-@spec.validate(resp=Response(HTTP_204=None, HTTP_404=ErrorResponse), tags=["keys"])
+@spec.validate(resp=Response(HTTP_204=None, HTTP_404=ErrorResponse, HTTP_409=ErrorResponse),
+               tags=["keys"])
 def revoke_key(key_id: str):
-    """Revoke a key at once."""
+    """Revoke a key at once (not the app's last one: rotate that)."""
     services().apps.revoke_key(current_app_id(), key_id)
     return "", 204

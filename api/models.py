@@ -62,6 +62,6 @@ def get_model(model_id: str):
 def delete_model(model_id: str):
     """Delete a model, its versions and their artifacts."""
     svc, app = services(), current_app_id()
-    svc.registry.delete_model(app, model_id)
-    svc.dispatch.send(tasks.DELETE_ARTIFACTS, [app, model_id, None])
+    versions = svc.registry.delete_model(app, model_id)
+    svc.dispatch.send(tasks.DELETE_ARTIFACTS, [app, model_id, versions])
     return "", 204

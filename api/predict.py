@@ -9,7 +9,7 @@ from flask import Blueprint, request
 from spectree import Response
 
 from api.auth import authenticate_app, current_app_id
-from api.jobs import public_job
+from api.jobs import enqueue_job, public_job
 from api.limits import check_count, check_text
 from api.openapi import spec
 from api.services import services
@@ -74,9 +74,8 @@ def _predict(model_id: str, version_id: str | None):
                               {"model_id": model_id, "version_id": version["id"]},
                               pipe=pipe, job_id=job_id)
         pipe.execute()
-    svc.dispatch.send(
-        tasks.PREDICT, [job_id, app, model_id, version["id"], version_id is None, request_key],
-        task_id=job_id)
+    enqueue_job(svc, job_id, tasks.PREDICT,
+                [job_id, app, model_id, version["id"], version_id is None, request_key])
     if options.run_async:
         return {"job": public_job(job)}, 202
     # The worker signals the job's end on a reply list named after the job.

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint
+from flask import Blueprint, request
 from spectree import Response
 
 from api.auth import authenticate_app, current_app_id
-from api.jobs import public_job
+from api.jobs import enqueue_job, public_job
 from api.openapi import spec
 from api.services import services
 from shared import celery_app as tasks
+from shared.model_registry import V_FAILED
 from shared.schemas import (ErrorResponse, ModelResponse, VersionCreate, VersionCreated,
                             VersionResponse, VersionsResponse)
 
@@ -29,18 +30,22 @@ def train(model_id: str):
     HEADSTART_TRAIN_WAIT_SECONDS) for their embed jobs to finish.
     """
     svc, app = services(), current_app_id()
+    body: VersionCreate = request.context.json
     model = svc.registry.get_model(app, model_id)
     version_id = svc.registry.new_version_id(app, model_id)
     job_id = uuid.uuid4().hex
     with svc.redis.pipeline(transaction=True) as pipe:
-        version = svc.registry.add_version(app, model, version_id, job_id, pipe)
+        version = svc.registry.add_version(app, model, version_id, job_id, pipe,
+                                           description=body.description)
         # The version trains on every input added before this request: the job
         # first waits for the embed jobs still in flight now.
         params = {"model_id": model_id, "version_id": version_id,
                   "after_jobs": svc.jobs.active(app, "embed")}
         job = svc.jobs.create(app, "train", 1, params, pipe=pipe, job_id=job_id)
         pipe.execute()
-    svc.dispatch.send(tasks.TRAIN_VERSION, [job_id, app, model_id, version_id], task_id=job_id)
+    enqueue_job(svc, job_id, tasks.TRAIN_VERSION, [job_id, app, model_id, version_id],
+                on_unsent=lambda error: svc.registry.update_version(
+                    app, model_id, version_id, status=V_FAILED, error=error))
     return {"version": version, "job": public_job(job)}, 202
 
 
@@ -69,7 +74,7 @@ def delete_version(model_id: str, version_id: str):
     """Delete a finished version that is not the pinned default."""
     svc, app = services(), current_app_id()
     svc.registry.delete_version(app, model_id, version_id)
-    svc.dispatch.send(tasks.DELETE_ARTIFACTS, [app, model_id, version_id])
+    svc.dispatch.send(tasks.DELETE_ARTIFACTS, [app, model_id, [version_id]])
     return "", 204
 
 

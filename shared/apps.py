@@ -125,6 +125,10 @@ class AppStore(RedisStore):
         """Delete a key of ``app`` at once; ``NotFound`` if it is not the app's."""
         if not self.redis.sismember(self._keys_of(app), key_id):
             raise NotFound(f"key {key_id!r} not found", details={"key_id": key_id})
+        if self.redis.scard(self._keys_of(app)) <= 1:
+            # Nobody could ever call the app again; rotate instead.
+            raise Conflict("cannot revoke the app's last key; create or rotate one instead",
+                           code="last_key", details={"key_id": key_id})
         with self.redis.pipeline() as pipe:
             pipe.delete(self._key_record(key_id))
             pipe.srem(self._keys_of(app), key_id)

@@ -38,10 +38,6 @@ class Unauthorized(HeadstartError):
     status, code = 401, "unauthorized"
 
 
-class Forbidden(HeadstartError):
-    status, code = 403, "forbidden"
-
-
 class NotFound(HeadstartError):
     status, code = 404, "not_found"
 

@@ -120,6 +120,11 @@ class InputStore(RedisStore):
         self.redis.set(self._staged(app, input_id), json.dumps(staged))
         return staged
 
+    def touch(self, app: str, input_id: str) -> None:
+        """Record an edit time on the input's status."""
+        self.update_json_field(self._status_hash(app), input_id,
+                               lambda status: {**status, "updated_at": now()})
+
     def forget(self, app: str, input_ids: Iterable[str]) -> None:
         """Remove status and staging of inputs (deletion)."""
         ids = list(input_ids)

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, MalformedRequest, NotFound
 from shared.redis_store import RedisStore, now
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
@@ -156,6 +156,9 @@ class JobStore(RedisStore):
             The page and the token of the next page (None at the end).
         """
         index = self._index_key(app)
+        if page_token and not page_token.isdigit():
+            raise MalformedRequest("page_token is not a token this server issued",
+                                   details={"field": "page_token"})
         start = int(page_token) if page_token else 0
         found: list[dict[str, Any]] = []
         scan = max(limit * 4, 100)
@@ -200,8 +203,13 @@ class JobStore(RedisStore):
         self._transition(keys=[self._job_key(job_id)], args=[RUNNING, *fields])
 
     def succeed(self, job_id: str, result: dict[str, Any] | None = None) -> bool:
-        """Mark a running job succeeded with a small result. False if it was not running."""
-        return self._finish(job_id, SUCCEEDED, result=result)
+        """Mark a running job succeeded with a small result (progress complete).
+
+        Returns:
+            False when it was not running (cancelled or finished meanwhile).
+        """
+        total = self.redis.hget(self._job_key(job_id), "total") or 0
+        return self._finish(job_id, SUCCEEDED, result=result, extra=["done", total])
 
     def fail(self, job_id: str, error: dict[str, Any]) -> bool:
         """Mark a queued or running job failed with ``{"code", "message", ...}``."""
@@ -227,8 +235,9 @@ class JobStore(RedisStore):
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
         allowed: tuple[str, ...] = (RUNNING,),
+        extra: list[Any] | None = None,
     ) -> bool:
-        fields: list[Any] = ["status", state, "finished_at", repr(now())]
+        fields: list[Any] = ["status", state, "finished_at", repr(now()), *(extra or [])]
         if result is not None:
             fields += ["result", json.dumps(result)]
         if error is not None:

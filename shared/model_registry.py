@@ -61,12 +61,16 @@ class ModelRegistry(RedisStore):
                       key=lambda m: m["id"])
 
     def delete_model(self, app: str, model_id: str) -> list[str]:
-        """Delete a model and its versions' records. Returns the deleted version ids."""
+        """Delete a model and its versions' records. Returns the deleted version ids.
+
+        The version counter is kept: a model created again under the same id
+        continues the numbering, so no version id (a cache and store key) is reused.
+        """
         self.get_model(app, model_id)
         versions = self.redis.hkeys(self._versions(app, model_id))
         with self.redis.pipeline() as pipe:
             pipe.hdel(self._models(app), model_id)
-            pipe.delete(self._versions(app, model_id), self._sequence(app, model_id))
+            pipe.delete(self._versions(app, model_id))
             pipe.execute()
         return versions
 
@@ -77,11 +81,12 @@ class ModelRegistry(RedisStore):
 
     def add_version(
         self, app: str, model: dict[str, Any], version_id: str, job_id: str,
-        pipe: redis.client.Pipeline,
+        pipe: redis.client.Pipeline, description: str | None = None,
     ) -> dict[str, Any]:
         """Add a queued version record to ``pipe`` (the caller executes it atomically)."""
         record = {
             "id": version_id,
+            "description": description,
             "model_id": model["id"],
             "status": V_QUEUED,
             "job_id": job_id,

@@ -77,9 +77,6 @@ class ModelStore:
         manifest = json.loads((folder / MANIFEST_FILE).read_text())
         return StoredHead(weight=tensors["weight"], bias=tensors["bias"], manifest=manifest)
 
-    def delete(self, app: str, model: str, version: str | None = None) -> None:
-        """Remove one version, or the whole model when ``version`` is None."""
-        target = self.root / app / model
-        if version is not None:
-            target = target / version
-        shutil.rmtree(target, ignore_errors=True)
+    def delete(self, app: str, model: str, version: str) -> None:
+        """Remove one version's folder."""
+        shutil.rmtree(self.version_dir(app, model, version), ignore_errors=True)

@@ -60,7 +60,6 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(default=20_000, ge=1)
     max_metadata_bytes: int = Field(default=16 * 1024, ge=2)
     max_concepts_per_input: int = Field(default=100, ge=1)
-    page_size_max: int = Field(default=500, ge=1)
 
     # --- waits and timeouts (seconds) ---------------------------------------
     predict_wait_seconds: float = Field(

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.inputs import PENDING
+from shared.jobs import CANCELLED, FAILED
 from workers.job_runner import check_cancelled
 from workers.runtime import WorkerRuntime
+
+CANCELLED_ERROR = {"code": "cancelled", "message": "the embed job was cancelled"}
 
 
 def _payload(staged: dict[str, Any]) -> dict[str, Any]:
@@ -59,3 +63,22 @@ def embed_inputs(rt: WorkerRuntime, job_id: str, app: str, input_ids: list[str])
                         skipped += 1
         rt.jobs.set_progress(job_id, min(start + size, len(input_ids)))
     return {"embedded": embedded, "skipped": skipped}
+
+
+def settle_unfinished(rt: WorkerRuntime, app: str, job_id: str, input_ids: list[str]) -> int:
+    """Mark this job's still-pending inputs failed when the job failed or was cancelled.
+
+    Inputs re-sent meanwhile belong to a newer job and are left alone.
+
+    Returns:
+        How many inputs were marked failed.
+    """
+    job = rt.jobs.get(job_id)
+    if job["status"] not in (FAILED, CANCELLED):
+        return 0
+    error = job["error"] if job["status"] == FAILED and job["error"] else CANCELLED_ERROR
+    marked = 0
+    for input_id, status in rt.inputs.statuses(app, input_ids).items():
+        if status["status"] == PENDING and status["job_id"] == job_id:
+            marked += rt.inputs.finalise(app, input_id, status["rev"], error=error)
+    return marked

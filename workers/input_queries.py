@@ -11,9 +11,8 @@ import json
 from typing import Any
 
 from shared.embedders import EMBEDDERS
-from shared.errors import MalformedRequest, NotFound
+from shared.errors import InvalidField, MalformedRequest, NotFound
 from shared.inputs import EMBEDDED, join_labels, split_labels
-from shared.redis_store import now
 from workers.runtime import WorkerRuntime
 
 STAGED_PHASE = "staged"
@@ -151,6 +150,19 @@ def _merge_metadata(body: dict[str, Any], metadata: dict[str, Any] | None,
     return {**current, **metadata}
 
 
+def _check_limits(rt: WorkerRuntime, changes: dict[str, Any]) -> None:
+    """The limits of an added input also hold for the result of an edit."""
+    settings = rt.settings
+    labels = len(changes["positive"]) + len(changes["negative"])
+    if labels > settings.max_concepts_per_input:
+        raise InvalidField("concepts", f"the input would have {labels} concepts; at most "
+                           f"{settings.max_concepts_per_input} per input")
+    size = len(json.dumps(changes["metadata"]))
+    if size > settings.max_metadata_bytes:
+        raise InvalidField("metadata", f"metadata would be {size} bytes as JSON; the limit is "
+                           f"{settings.max_metadata_bytes}")
+
+
 def patch_input(rt: WorkerRuntime, app: str, input_id: str, *,
                 concepts: list[dict[str, Any]] | None, metadata: dict[str, Any] | None,
                 action: str) -> dict[str, Any]:
@@ -173,13 +185,14 @@ def patch_input(rt: WorkerRuntime, app: str, input_id: str, *,
         positive, negative = _merge_labels(body, concepts, action)
         changes = {"positive": positive, "negative": negative,
                    "metadata": _merge_metadata(body, metadata, action)}
+        _check_limits(rt, changes)
         if concepts:
             rt.concepts.ensure(app, positive + negative)
         if staged is not None:
             rt.inputs.update_staged(app, input_id, changes)
         else:
-            rt.vectors.set_payload(status["embedder"], app, input_id,
-                                   {**changes, "updated_at": now()})
+            rt.vectors.set_payload(status["embedder"], app, input_id, changes)
+        rt.inputs.touch(app, input_id)
     return get_input(rt, app, input_id)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 from qdrant_client.http.exceptions import ResponseHandlingException
 
-from shared.errors import HeadstartError
+from shared.errors import HeadstartError, TransientError
 from shared.jobs import CANCELLED
 from workers.runtime import WorkerRuntime
 
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 # Errors worth a retry: the dependency may be back in a moment.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    TransientError,
     redis.ConnectionError,
     redis.TimeoutError,
     ResponseHandlingException,
@@ -70,7 +71,7 @@ def run_job(
         log.info("job %s cancelled at a batch boundary", job_id)
         return None
     except TRANSIENT_ERRORS:
-        raise
+        raise  # before HeadstartError: TransientError is one, and must be retried
     except HeadstartError as exc:
         _fail(rt, job_id, exc.to_dict(), on_failure)
         return None

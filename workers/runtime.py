@@ -57,6 +57,11 @@ class HeadCache:
                 self._heads.popitem(last=False)
         return head
 
+    def drop(self, app: str, model: str, version: str) -> None:
+        """Forget a deleted version's head."""
+        with self._lock:
+            self._heads.pop((app, model, version), None)
+
     def cached(self) -> list[tuple[str, str, str]]:
         """Keys currently cached (for tests and introspection)."""
         with self._lock:

@@ -58,8 +58,13 @@ def register_tasks(app: Celery, max_retries: int) -> None:
 
     @app.task(name=names.EMBED_INPUTS, bind=True, max_retries=max_retries)
     def embed_inputs(self: Task, job_id: str, app_id: str, input_ids: list[str]) -> Any:
-        return _run_job_task(
+        result = _run_job_task(
             self, job_id, lambda rt: embedding.embed_inputs(rt, job_id, app_id, input_ids))
+        if result is None:
+            # Failed, cancelled (even before it started) or over the delivery cap:
+            # its inputs must not stay pending forever.
+            embedding.settle_unfinished(get_runtime(), app_id, job_id, input_ids)
+        return result
 
     @app.task(name=names.TRAIN_VERSION, bind=True, max_retries=max_retries)
     def train_version(self: Task, job_id: str, app_id: str, model_id: str,
@@ -111,5 +116,8 @@ def register_tasks(app: Celery, max_retries: int) -> None:
                        lambda rt: input_queries.delete_inputs(rt, app_id, input_ids))
 
     @app.task(name=names.DELETE_ARTIFACTS)
-    def delete_artifacts(app_id: str, model_id: str, version_id: str | None = None) -> None:
-        get_runtime().models.delete(app_id, model_id, version_id)
+    def delete_artifacts(app_id: str, model_id: str, version_ids: list[str]) -> None:
+        rt = get_runtime()
+        for version_id in version_ids:
+            rt.models.delete(app_id, model_id, version_id)
+            rt.heads.drop(app_id, model_id, version_id)

@@ -266,6 +266,7 @@ def _train_one_vs_rest(x: np.ndarray, data: TrainingData, concepts: Sequence[str
     per_concept: dict[str, dict[str, Any]] = {}
     confusion: dict[str, dict[str, int]] = {}
     insufficient: list[str] = []
+    folds_used: list[int] = []
     for col, concept in enumerate(concepts):
         rows = np.flatnonzero(y_all[:, col] != UNLABELLED)
         xs, y = x[rows], y_all[rows, col]
@@ -277,6 +278,7 @@ def _train_one_vs_rest(x: np.ndarray, data: TrainingData, concepts: Sequence[str
         if oof is None:
             insufficient.append(concept)
             continue
+        folds_used.append(oof[1])
         scores = oof[0][:, 1]
         predicted = (scores >= 0.5).astype(int)
         per_concept[concept] = _concept_metrics(y, scores, predicted)
@@ -292,7 +294,7 @@ def _train_one_vs_rest(x: np.ndarray, data: TrainingData, concepts: Sequence[str
             f"cross-validation: {', '.join(insufficient)}"
         )
     else:
-        metrics = {"status": "ok", "folds": int(folds), **_summary(per_concept),
+        metrics = {"status": "ok", "folds": min(folds_used), **_summary(per_concept),
                    "concepts": per_concept, "confusion_matrix": confusion}
     return FittedHead(
         weight=weight, bias=bias, activation="sigmoid",

@@ -58,6 +58,9 @@ def test_rotate_and_revoke_keys(client, tenant):
     assert client.get("/v1/apps/me", headers=second).status_code == 401
     ids = [k["id"] for k in client.get("/v1/keys", headers=fresh).get_json()["keys"]]
     assert ids == [rotated.get_json()["key"]["id"]]
+    # The last key cannot be revoked: nobody could call the app again.
+    last = client.delete(f"/v1/keys/{ids[0]}", headers=fresh)
+    assert last.status_code == 409 and last.get_json()["error"]["code"] == "last_key"
 
 
 def test_cannot_revoke_another_apps_key(tenant, other_tenant):

@@ -134,7 +134,7 @@ def test_list_filters_by_concept_and_status_with_pages(live):
     assert live.get("/v1/inputs?status=weird").status_code == 422
 
 
-def test_patch_labels_merge_overwrite_remove(live, runtime):
+def test_patch_labels_merge_overwrite_remove(live, runtime, settings):
     live.add_texts([("a sentence about fish", "fish")])
     resp = live.patch("/v1/inputs/t0", json={"concepts": [{"id": "sea", "value": 1},
                                                            {"id": "fish", "value": 0}]})
@@ -149,6 +149,10 @@ def test_patch_labels_merge_overwrite_remove(live, runtime):
     got = resp.get_json()["input"]
     assert got["concepts"] == [{"id": "lake", "value": 1}] and got["metadata"] == {"k": 1}
     # The labels live in the Qdrant payload, where training reads them.
+    assert got["updated_at"] > got["created_at"]
+    many = [{"id": f"k{n}", "value": 1} for n in range(settings.max_concepts_per_input)]
+    resp = live.patch("/v1/inputs/t0", json={"concepts": many})
+    assert resp.status_code == 422 and resp.get_json()["error"]["details"]["field"] == "concepts"
     point = runtime.vectors.retrieve(EMBEDDER, live.id, ["t0"])["t0"]
     assert point.payload["positive"] == ["lake"] and point.payload["negative"] == []
     assert runtime.vectors.count(EMBEDDER, live.id) == 1

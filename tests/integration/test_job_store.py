@@ -25,12 +25,12 @@ def test_start_counts_deliveries_and_keeps_first_start_time(jobs):
     assert jobs.succeed(job["id"], {"n": 4})
     done = jobs.get(job["id"])
     assert done["status"] == "succeeded" and done["result"] == {"n": 4}
-    assert done["progress"] == {"done": 3, "total": 4}
+    assert done["progress"] == {"done": 4, "total": 4}  # success completes progress
     # Finished jobs do not move again.
     assert jobs.start(job["id"]) is None
     assert not jobs.fail(job["id"], {"code": "x", "message": "y"})
     jobs.set_progress(job["id"], 0)
-    assert jobs.get(job["id"])["progress"]["done"] == 3
+    assert jobs.get(job["id"])["progress"]["done"] == 4
 
 
 def test_cancel_rules(jobs):

@@ -75,7 +75,57 @@ def test_running_embed_job_stops_at_a_batch_boundary(live, runtime, settings):
         del runtime.jobs.set_progress
     assert job["status"] == "cancelled"
     assert job["progress"]["done"] == settings.embed_batch_size
-    statuses = [live.get(f"/v1/inputs/{i['id']}").get_json()["input"]["status"]
-                for i in body["inputs"]]
+    inputs = [live.get(f"/v1/inputs/{i['id']}").get_json()["input"] for i in body["inputs"]]
+    statuses = [i["status"] for i in inputs]
     assert statuses.count("embedded") == settings.embed_batch_size
-    assert statuses.count("pending") == 2 * settings.embed_batch_size
+    # The rest will never be embedded by this job: they say so instead of staying pending.
+    assert statuses.count("failed") == 2 * settings.embed_batch_size
+    assert {i["error"]["code"] for i in inputs if i["status"] == "failed"} == {"cancelled"}
+    assert runtime.vectors.count("all-minilm-l6-v2", live.id) == settings.embed_batch_size
+
+
+def test_list_jobs_rejects_a_forged_page_token(live):
+    resp = live.get("/v1/jobs?page_token=abc")
+    assert resp.status_code == 400
+    assert resp.get_json()["error"]["details"]["field"] == "page_token"
+
+
+def test_poison_embed_job_fails_and_marks_its_inputs_failed(live, worker, runtime, settings):
+    from shared.celery_app import EMBED_INPUTS
+
+    job = runtime.jobs.create(live.id, "embed", 1)
+    with runtime.redis.pipeline() as pipe:
+        runtime.inputs.stage(live.id, [{"id": "poison", "data": {"text": "x"}, "positive": [],
+                                        "negative": [], "metadata": {}}], job["id"],
+                             "all-minilm-l6-v2", pipe)
+        pipe.execute()
+    for _ in range(settings.max_deliveries):
+        runtime.jobs.start(job["id"])  # deliveries that each killed their worker
+    worker.send_task(EMBED_INPUTS, args=[job["id"], live.id, ["poison"]]).get(timeout=30)
+    assert live.get(f"/v1/jobs/{job['id']}").get_json()["job"]["error"]["code"] == \
+        "too_many_deliveries"
+    got = live.get("/v1/inputs/poison").get_json()["input"]
+    assert got["status"] == "failed" and got["error"]["code"] == "too_many_deliveries"
+    assert runtime.vectors.count("all-minilm-l6-v2", live.id) == 0
+
+
+def test_unreachable_queue_fails_the_job_instead_of_leaving_it_queued(live, flask_app, settings):
+    from api.services import services
+    from shared.celery_app import make_celery
+
+    dead = make_celery(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    dead.conf.update(task_publish_retry=False, broker_connection_timeout=0.5,
+                     broker_connection_retry=False, broker_connection_max_retries=0)
+    with flask_app.app_context():
+        dispatch = services().dispatch
+    healthy, dispatch.celery = dispatch.celery, dead
+    try:
+        resp = live.post("/v1/inputs", json={"inputs": [{"id": "lost", "data": {"text": "x"}}]})
+    finally:
+        dispatch.celery = healthy
+    assert resp.status_code == 503
+    assert resp.get_json()["error"]["code"] == "queue_unavailable"
+    job = live.get("/v1/jobs").get_json()["jobs"][0]
+    assert job["status"] == "failed" and job["error"]["code"] == "queue_unavailable"
+    got = live.get("/v1/inputs/lost").get_json()["input"]
+    assert got["status"] == "failed" and got["error"]["code"] == "queue_unavailable"

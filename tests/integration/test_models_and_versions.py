@@ -157,3 +157,38 @@ def test_training_right_after_adding_waits_for_the_embeddings(live):
     embed = live.get(f"/v1/jobs/{body['job']['id']}").get_json()["job"]
     assert embed["finished_at"] <= live.get(
         f"/v1/jobs/{resp.get_json()['job']['id']}").get_json()["job"]["started_at"]
+
+
+def test_recreated_model_never_reuses_a_version_id(live):
+    _add_topics(live, 4)
+    _topics(live, "again", mutually_exclusive=True)
+    assert live.train("again")["id"] == "1"
+    text = {"inputs": [{"data": {"text": "a goal in extra time"}}]}
+    first = live.post("/v1/models/again/predict", json=text).get_json()
+    assert [c["id"] for c in first["outputs"][0]["concepts"]] == ["sports", "cooking"]
+    assert live.delete("/v1/models/again").status_code == 204
+    # Same id, other concepts order and head type: it must not meet the old head.
+    live.post("/v1/models", json={"id": "again", "concepts": ["cooking", "sports"]})
+    version = live.train("again")
+    assert version["id"] == "2" and version["status"] == "trained"
+    second = live.post("/v1/models/again/predict", json=text).get_json()
+    assert second["model_version"] == "2"
+    assert version["params"]["activation"] == "sigmoid"
+    assert second["outputs"][0]["concepts"][0]["id"] == "sports"
+
+
+def test_version_description_and_complete_progress(live):
+    _add_topics(live, 3)
+    _topics(live)
+    resp = live.post("/v1/models/topics/versions", json={"description": "first try"})
+    job = live.wait_job(resp.get_json()["job"]["id"])
+    assert job["progress"] == {"done": 1, "total": 1}
+    version = live.get("/v1/models/topics/versions/1").get_json()["version"]
+    assert version["description"] == "first try"
+
+
+def test_ids_cannot_contain_the_key_separator(live, client):
+    from tests.conftest import ADMIN
+
+    assert client.post("/v1/apps", json={"id": "x:concepts"}, headers=ADMIN).status_code == 422
+    assert live.post("/v1/models", json={"id": "a:b", "concepts": ["c"]}).status_code == 422
