@@ -65,8 +65,9 @@ def make_celery(settings: Settings) -> Celery:
         result_expires=3600,
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,
+        # The pool is chosen on the command line (threads for the embedded mode,
+        # prefork against a Qdrant server): a pool set here would override it.
         worker_concurrency=settings.worker_concurrency,
-        worker_pool="threads",
         worker_hijack_root_logger=False,
         task_store_eager_result=False,
     )

@@ -84,7 +84,8 @@ def test_compose_worker_command_names_the_celery_app_and_every_queue(compose):
     source = ROOT / (app_module.replace(".", "/") + ".py")
     assert source.is_file()
     assert re.search(r"^app\s*=", source.read_text(), re.MULTILINE)
-    assert option(args, "--pool", "-P") == "threads"
+    # Prefork against a Qdrant server: time limits enforced, models loaded per child.
+    assert option(args, "--pool", "-P") == "prefork"
     assert tuple(option(args, "-Q", "--queues").split(",")) == QUEUES
 
 

@@ -110,3 +110,13 @@ def test_suggested_threshold_maximises_f1():
     truth = np.array([0, 0, 1, 1, 1])
     scores = np.array([0.1, 0.35, 0.3, 0.8, 0.9])
     assert suggest_threshold(truth, scores) == 0.3
+
+
+def test_select_c_subsample_keeps_a_rare_class():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2500, 8)).astype(np.float32)
+    y = np.zeros(2500, dtype=np.int64)
+    y[:4] = 1  # 4 of 2500: an unstratified 2000-row sample could lose some
+    x[:4] += 3.0
+    c, how = select_c(x, y, folds=5, seed=0)
+    assert how == "cv" and c in (0.1, 1.0, 10.0, 100.0)
