@@ -42,8 +42,9 @@ up: $(STAMP) .env redis
 test: $(STAMP) redis
 	$(PY) -m pytest
 
-bench: $(STAMP)
-	$(PY) bench/bench_core.py
+bench: $(STAMP) redis
+	$(PIP) install -q -e '.[bench]'
+	$(PY) bench/bench_core.py --json bench/results/core.json
 
 clean:
 	rm -rf data

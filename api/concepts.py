@@ -8,8 +8,13 @@ from spectree import Response
 from api.auth import authenticate_app, current_app_id
 from api.openapi import spec
 from api.services import services
-from shared.schemas import (ConceptCreate, ConceptPatch, ConceptResponse, ConceptsResponse,
-                            ErrorResponse)
+from shared.schemas import (
+    ConceptCreate,
+    ConceptPatch,
+    ConceptResponse,
+    ConceptsResponse,
+    ErrorResponse,
+)
 
 bp = Blueprint("concepts", __name__, url_prefix="/v1/concepts")
 bp.before_request(authenticate_app)

@@ -15,9 +15,16 @@ from api.openapi import spec
 from api.services import services
 from shared import celery_app as tasks
 from shared.errors import InvalidField, NotFound
-from shared.inputs import EMBEDDED, join_labels, split_labels
-from shared.schemas import (ErrorResponse, InputPatch, InputResponse, InputsAdd, InputsAdded,
-                            InputsQuery, InputsResponse)
+from shared.inputs import EMBEDDED, input_view, split_labels
+from shared.schemas import (
+    ErrorResponse,
+    InputPatch,
+    InputResponse,
+    InputsAdd,
+    InputsAdded,
+    InputsQuery,
+    InputsResponse,
+)
 
 bp = Blueprint("inputs", __name__, url_prefix="/v1/inputs")
 bp.before_request(authenticate_app)
@@ -88,13 +95,7 @@ def get_input(input_id: str):
         # Not in Qdrant: the API can answer from staging alone.
         staged = svc.inputs.staged(app, input_id)
         if staged is not None:
-            view = {"id": input_id, "status": status["status"], "data": staged["data"],
-                    "concepts": join_labels(staged["positive"], staged["negative"]),
-                    "metadata": staged["metadata"], "embedder": status["embedder"],
-                    "created_at": status["created_at"], "updated_at": status["updated_at"]}
-            if status.get("error"):
-                view["error"] = status["error"]
-            return {"input": view}
+            return {"input": input_view(status, staged)}
     return {"input": svc.dispatch.ask(tasks.READ_INPUTS, app_id=app, input_id=input_id)}
 
 

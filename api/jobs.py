@@ -12,7 +12,7 @@ from api.auth import authenticate_app, current_app_id
 from api.openapi import spec
 from api.services import Services, services
 from shared.errors import ServiceUnavailable
-from shared.model_registry import V_QUEUED, V_TRAINING, V_FAILED
+from shared.model_registry import V_FAILED, V_QUEUED, V_TRAINING
 from shared.schemas import ErrorResponse, JobResponse, JobsQuery, JobsResponse
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")

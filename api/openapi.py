@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from spectree import SecurityScheme, SpecTree
-from spectree.models import SecuritySchemeData, SecureType
+from spectree.models import SecureType, SecuritySchemeData
 
 from shared.errors import InvalidField
 

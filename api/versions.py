@@ -13,8 +13,14 @@ from api.openapi import spec
 from api.services import services
 from shared import celery_app as tasks
 from shared.model_registry import V_FAILED
-from shared.schemas import (ErrorResponse, ModelResponse, VersionCreate, VersionCreated,
-                            VersionResponse, VersionsResponse)
+from shared.schemas import (
+    ErrorResponse,
+    ModelResponse,
+    VersionCreate,
+    VersionCreated,
+    VersionResponse,
+    VersionsResponse,
+)
 
 bp = Blueprint("versions", __name__, url_prefix="/v1/models/<model_id>/versions")
 bp.before_request(authenticate_app)

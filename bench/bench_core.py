@@ -412,40 +412,35 @@ def blas_threads(limit: int | None) -> Any:
 
 
 def time_train_head(data: Any, concepts: list[str], exclusive: bool, settings: Any,
-                    repeats: int, blas: int | None) -> tuple[list[float], Any]:
+                    repeats: int) -> tuple[list[float], Any]:
     from workers.training import train_head
 
     times, head = [], None
-    with blas_threads(blas):
-        for _ in range(repeats):
-            t, head = timed(lambda: train_head(
-                data, concepts, mutually_exclusive=exclusive, closed_environment=True,
-                folds=settings.cv_folds, seed=settings.random_seed))
-            times.append(t)
+    for _ in range(repeats):
+        t, head = timed(lambda: train_head(
+            data, concepts, mutually_exclusive=exclusive, closed_environment=True,
+            folds=settings.cv_folds, seed=settings.random_seed))
+        times.append(t)
     return times, head
 
 
 def head_row(n: int, how: str, data: Any, concepts: list[str], exclusive: bool, settings: Any,
              repeats: int) -> dict[str, Any]:
-    """train_head as the worker runs it, its phases, and the same under 1 BLAS thread."""
-    times, head = time_train_head(data, concepts, exclusive, settings, repeats, None)
-    parts = head_breakdown(data, concepts, exclusive, settings.cv_folds, settings.random_seed)
-    times1, _ = time_train_head(data, concepts, exclusive, settings, max(repeats, 3), 1)
+    """train_head as the worker runs it, and its phases."""
+    times, head = time_train_head(data, concepts, exclusive, settings, repeats)
+    # train_head holds BLAS to one thread; time its phases the same way.
     with blas_threads(1):
-        parts1 = head_breakdown(data, concepts, exclusive, settings.cv_folds,
-                                settings.random_seed)
+        parts = head_breakdown(data, concepts, exclusive, settings.cv_folds,
+                               settings.random_seed)
     m = head.metrics
     row = {"n": n, "data": how, "concepts": len(concepts), "mutually_exclusive": exclusive,
            "total_s": summary(times), **parts,
-           "blas1_total_s": summary(times1),
-           "blas1_parts": {k: v for k, v in parts1.items() if k.endswith("_s")},
            "cv_folds_used": m.get("folds"), "accuracy": m.get("accuracy"),
            "macro_f1": m.get("macro_f1"), "macro_roc_auc": m.get("macro_roc_auc"),
            "loadavg_1m": os.getloadavg()[0]}
     print(f"   n={n:>6} exclusive={exclusive!s:<5} total {row['total_s']['median']:.2f}s"
           f" (select C {parts['select_c_s']:.2f}s, fit {parts['fit_s']:.2f}s, "
-          f"OOF eval {parts['oof_eval_s']:.2f}s); 1 BLAS thread "
-          f"{row['blas1_total_s']['median']:.2f}s; CV macro F1 {m.get('macro_f1')}", flush=True)
+          f"OOF eval {parts['oof_eval_s']:.2f}s); CV macro F1 {m.get('macro_f1')}", flush=True)
     return row
 
 
@@ -561,11 +556,6 @@ def render(results: dict[str, Any]) -> str:
         lines.append(f"| · select C / final fit / OOF eval | "
                      f"{h['select_c_s']:.3f} / {h['fit_s']:.3f} / {h['oof_eval_s']:.3f} | | "
                      f"one run each; C={c} |")
-        t1, p1 = h["blas1_total_s"], h["blas1_parts"]
-        row("· same, BLAS limited to 1 thread (diagnostic)", t1["median"], t1["min"],
-            f"{t1['n']} run(s); select C / fit / OOF {p1['select_c_s']:.3f} / "
-            f"{p1['fit_s']:.3f} / {p1['oof_eval_s']:.3f}s; "
-            f"{t['median'] / t1['median']:.1f}× faster")
     return "\n".join(lines)
 
 

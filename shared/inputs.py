@@ -37,6 +37,24 @@ def join_labels(positive: Iterable[str], negative: Iterable[str]) -> list[dict[s
     return [{"id": c, "value": 1} for c in positive] + [{"id": c, "value": 0} for c in negative]
 
 
+def input_view(status: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """The API's shape of an input, from its status record and its Qdrant payload
+    or staged record (which hold data, labels and metadata)."""
+    view = {
+        "id": status["id"],
+        "status": status["status"],
+        "data": body.get("data"),
+        "concepts": join_labels(body.get("positive", []), body.get("negative", [])),
+        "metadata": body.get("metadata", {}),
+        "embedder": status.get("embedder"),
+        "created_at": status.get("created_at"),
+        "updated_at": status.get("updated_at"),
+    }
+    if status.get("error"):
+        view["error"] = status["error"]
+    return view
+
+
 class InputStore(RedisStore):
     """Per-app input status hash and per-input staged records."""
 

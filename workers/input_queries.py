@@ -12,27 +12,10 @@ from typing import Any
 
 from shared.embedders import EMBEDDERS
 from shared.errors import InvalidField, MalformedRequest, NotFound
-from shared.inputs import EMBEDDED, join_labels, split_labels
+from shared.inputs import EMBEDDED, input_view, split_labels
 from workers.runtime import WorkerRuntime
 
 STAGED_PHASE = "staged"
-
-
-def _view(status: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    """The API's input shape from a status record and a payload or staged record."""
-    view = {
-        "id": status["id"],
-        "status": status["status"],
-        "data": body.get("data"),
-        "concepts": join_labels(body.get("positive", []), body.get("negative", [])),
-        "metadata": body.get("metadata", {}),
-        "embedder": status.get("embedder"),
-        "created_at": status.get("created_at"),
-        "updated_at": status.get("updated_at"),
-    }
-    if status.get("error"):
-        view["error"] = status["error"]
-    return view
 
 
 def get_input(rt: WorkerRuntime, app: str, input_id: str) -> dict[str, Any]:
@@ -43,11 +26,11 @@ def get_input(rt: WorkerRuntime, app: str, input_id: str) -> dict[str, Any]:
     if status["status"] != EMBEDDED:
         staged = rt.inputs.staged(app, input_id)
         if staged is not None:
-            return _view(status, staged)
+            return input_view(status, staged)
     points = rt.vectors.retrieve(status["embedder"], app, [input_id])
     if input_id not in points:
         raise NotFound(f"input {input_id!r} not found", details={"input_id": input_id})
-    return _view(status, points[input_id].payload)
+    return input_view(status, points[input_id].payload)
 
 
 # --- listing ------------------------------------------------------------------------------
@@ -98,7 +81,7 @@ def list_inputs(rt: WorkerRuntime, app: str, *, concept: str | None = None,
                     staged = rt.inputs.staged(app, input_id) or {}
                     if concept and concept not in staged.get("positive", []):
                         continue
-                    found.append(_view(record, staged))
+                    found.append(input_view(record, staged))
                     if len(found) == limit:
                         return {"inputs": found,
                                 "next_page_token": _encode_token(STAGED_PHASE, input_id)}
@@ -112,7 +95,7 @@ def list_inputs(rt: WorkerRuntime, app: str, *, concept: str | None = None,
                     record = statuses.get(point.input_id)
                     # A re-sent input is listed once, as pending, from staging.
                     if record is not None and record["status"] == EMBEDDED:
-                        found.append(_view(record, point.payload))
+                        found.append(input_view(record, point.payload))
                 if offset is None:
                     break
                 if len(found) >= limit:

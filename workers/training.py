@@ -334,7 +334,7 @@ def train_head(data: TrainingData, concepts: Sequence[str], *, mutually_exclusiv
     x = l2_normalise(np.asarray(data.vectors, dtype=np.float32))
     # numpy and scipy each bring an OpenBLAS; with several threads each they spin
     # against one another on matrices this small. One thread trains a 1k-vector
-    # softmax head ~13x faster here (docs/benchmarks.md), and a worker's other
+    # softmax head ~18x faster on 2 cores (docs/benchmarks.md), and a worker's other
     # threads keep the remaining cores busy.
     with threadpool_limits(limits=1, user_api="blas"):
         if mutually_exclusive:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from shared.vectors import collection_name
-
 EMBEDDER = "all-minilm-l6-v2"
 
 

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from shared.errors import TrainingError
-from workers.training import (TrainingData, apply_head, binary_targets, select_c,
-                              suggest_threshold, train_head)
+from workers.training import (
+    TrainingData,
+    apply_head,
+    binary_targets,
+    select_c,
+    suggest_threshold,
+    train_head,
+)
 
 
 def _blobs(per_class: int, classes: int, dim: int = 16, seed: int = 0, spread: float = 0.3):
@@ -20,7 +26,7 @@ def _blobs(per_class: int, classes: int, dim: int = 16, seed: int = 0, spread: f
 
 def _data(x, labels, negatives=None):
     negatives = negatives or [frozenset()] * len(labels)
-    return TrainingData(vectors=x, positive=[frozenset([l]) for l in labels], negative=negatives)
+    return TrainingData(vectors=x, positive=[frozenset([label]) for label in labels], negative=negatives)
 
 
 def test_softmax_head_separates_blobs_and_reports_cv_metrics():
