@@ -72,7 +72,8 @@ def _predict(model_id: str, version_id: str | None):
         pipe.set(request_key, json.dumps(staged), ex=REQUEST_TTL_SECONDS)
         job = svc.jobs.create(app, "predict", len(body.inputs),
                               {"model_id": model_id, "version_id": version["id"]},
-                              pipe=pipe, job_id=job_id)
+                              pipe=pipe, job_id=job_id,
+                              ttl_seconds=svc.settings.predict_job_ttl_seconds)
         pipe.execute()
     enqueue_job(svc, job_id, tasks.PREDICT,
                 [job_id, app, model_id, version["id"], version_id is None, request_key])

@@ -85,6 +85,7 @@ class JobStore(RedisStore):
         params: dict[str, Any] | None = None,
         pipe: redis.client.Pipeline | None = None,
         job_id: str | None = None,
+        ttl_seconds: int | None = None,
     ) -> dict[str, Any]:
         """Write a new queued job (inside ``pipe`` when given, so callers stay atomic).
 
@@ -95,6 +96,7 @@ class JobStore(RedisStore):
             params: Small JSON description of what the job does (ids, never blobs).
             pipe: A transaction pipeline to add the writes to; executed here if None.
             job_id: A chosen id (default: a random one).
+            ttl_seconds: Expire the record after this long (predict jobs, which are many).
 
         Returns:
             The job as the API shows it.
@@ -118,6 +120,8 @@ class JobStore(RedisStore):
         }
         target = pipe if pipe is not None else self.redis.pipeline()
         target.hset(self._job_key(job_id), mapping=record)
+        if ttl_seconds:
+            target.expire(self._job_key(job_id), ttl_seconds)
         target.zadd(self._index_key(app), {job_id: created})
         target.sadd(self._active_key(app, job_type), job_id)
         if pipe is None:
@@ -170,7 +174,7 @@ class JobStore(RedisStore):
             for offset, job_id in enumerate(ids):
                 raw = self.redis.hgetall(self._job_key(job_id))
                 if not raw:
-                    continue
+                    continue  # an expired predict job
                 job = self._decode(raw)
                 if status and job["status"] != status:
                     continue

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
         ge=1,
         description="Redis broker visibility timeout; unacked tasks are redelivered after it.",
     )
+    predict_job_ttl_seconds: int = Field(
+        default=86_400, ge=60,
+        description="How long predict jobs (and their outputs) are kept in Redis.",
+    )
     max_deliveries: int = Field(
         default=3, ge=1, description="Deliveries of one task before its job is failed (poison cap)."
     )

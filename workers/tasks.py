@@ -42,12 +42,25 @@ def _run_job_task(task: Task, job_id: str, work: Callable[[WorkerRuntime], dict[
 
 
 def _answer(reply_to: str | None, call: Callable[[WorkerRuntime], Any]) -> dict[str, Any]:
-    """Run a query and reply to the waiting API request, typed errors included."""
+    """Run a query and reply to the waiting API request, whatever happens.
+
+    A typed error keeps its status; a dependency hiccup answers 503 and a bug 500,
+    so the caller hears at once instead of waiting out its timeout.
+    """
     rt = get_runtime()
     try:
         answer = {"ok": True, "value": call(rt)}
     except HeadstartError as exc:
         answer = {"ok": False, "status": exc.status, "error": exc.to_dict()}
+    except TRANSIENT_ERRORS as exc:
+        log.warning("query failed on a dependency: %s", exc)
+        answer = {"ok": False, "status": 503, "error": {
+            "code": "dependency_unavailable", "message": "a storage backend did not answer; "
+            "try again", "details": {}}}
+    except Exception:  # noqa: BLE001 - the API must get an answer, not a timeout
+        log.exception("query crashed")
+        answer = {"ok": False, "status": 500, "error": {
+            "code": "internal_error", "message": "internal error", "details": {}}}
     if reply_to:
         rt.replies.send(reply_to, answer)
     return answer

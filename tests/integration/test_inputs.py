@@ -191,3 +191,20 @@ def test_input_errors(live, settings):
     assert live.get("/v1/concepts").get_json()["concepts"] == []
     assert live.get("/v1/inputs/missing").status_code == 404
     assert live.patch("/v1/inputs/missing", json={"metadata": {}}).status_code == 404
+
+
+def test_worker_errors_reach_the_api_at_once(live, redis_client, settings):
+    import json
+    import time
+
+    # A status record damaged by hand (no embedder): the worker's read crashes.
+    redis_client.hset(f"{settings.redis_prefix}:app:{live.id}:inputs", "broken", json.dumps(
+        {"status": "embedded", "rev": "r", "created_at": 0, "updated_at": 0, "job_id": "j",
+         "error": None}))
+    started = time.monotonic()
+    resp = live.get("/v1/inputs/broken")
+    elapsed = time.monotonic() - started
+    assert resp.status_code == 500
+    assert resp.get_json()["error"] == {"code": "internal_error", "message": "internal error",
+                                        "details": {}}
+    assert elapsed < settings.query_wait_seconds / 2  # answered, not timed out

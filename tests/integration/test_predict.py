@@ -125,3 +125,12 @@ def test_concurrent_requests_each_get_their_own_answer(trained, flask_app):
         results = list(pool.map(call, range(24)))
     assert all(got == want for got, want, _ in results)
     assert all(n == 3 for _, _, n in results)
+
+
+def test_predict_jobs_expire(trained, redis_client, settings):
+    resp = _predict(trained, ["a match"], **{"async": True})
+    job_id = resp.get_json()["job"]["id"]
+    ttl = redis_client.ttl(f"{settings.redis_prefix}:job:{job_id}")
+    assert 0 < ttl <= settings.predict_job_ttl_seconds
+    train_job = trained.get("/v1/jobs?type=train").get_json()["jobs"][0]["id"]
+    assert redis_client.ttl(f"{settings.redis_prefix}:job:{train_job}") == -1

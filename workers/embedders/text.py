@@ -38,8 +38,8 @@ class TransformerTextEmbedder(Embedder):
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         self.model = AutoModel.from_pretrained(str(path), local_files_only=True).to(device).eval()
         self.dim = int(self.model.config.hidden_size)
-        # One forward pass at a time: the worker's threads share this model, and
-        # concurrent passes only fight over the same cores.
+        # One batch at a time: the worker's threads share this model, and concurrent
+        # passes only fight over the same cores.
         self._lock = threading.Lock()
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -53,9 +53,11 @@ class TransformerTextEmbedder(Embedder):
         return out
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
-                               return_tensors="pt").to(self.device)
+        # The lock covers tokenising too: a fast tokenizer is not safe to call from
+        # several threads at once ("Already borrowed").
         with self._lock, torch.inference_mode():
+            batch = self.tokenizer(texts, padding=True, truncation=True,
+                                   max_length=self.max_tokens, return_tensors="pt").to(self.device)
             hidden = self.model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
