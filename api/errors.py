@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -40,6 +41,13 @@ def register_error_handlers(app: Flask) -> None:
             return exc.response  # already one of ours (e.g. raised through abort)
         return error_response(status, _HTTP_CODES.get(status, "http_error"),
                               exc.description or exc.name)
+
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
+    def _redis_down(exc: Exception):
+        log.warning("redis unavailable: %s", exc)
+        return error_response(503, "dependency_unavailable",
+                              "the job store is unreachable; try again")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

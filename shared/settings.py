@@ -15,6 +15,9 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+ADMIN_PLACEHOLDER = "change-me"
+
+
 class Settings(BaseSettings):
     """Configuration shared by the API and the workers."""
 
@@ -103,6 +106,15 @@ class Settings(BaseSettings):
     # --- API server ---------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _admin_key_is_not_the_placeholder(self) -> "Settings":
+        if self.admin_key is not None and self.admin_key.get_secret_value() == ADMIN_PLACEHOLDER:
+            raise ValueError(
+                f"HEADSTART_ADMIN_KEY is still the placeholder {ADMIN_PLACEHOLDER!r} from "
+                ".env.example; set a secret of your own (`make up` generates one)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _time_limits_fit_visibility(self) -> "Settings":

@@ -62,3 +62,12 @@ def test_openapi_document_describes_every_endpoint(client, flask_app):
             assert (path, method) in documented, (path, method)
     add = doc["paths"]["/v1/inputs"]["post"]
     assert "requestBody" in add and "202" in add["responses"]
+
+
+def test_unreachable_redis_is_503_not_a_traceback(settings, tenant):
+    from api import create_app
+
+    down = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    resp = down.test_client().get("/v1/concepts", headers=tenant.headers)
+    error = _error(resp, 503)
+    assert error["code"] == "dependency_unavailable"
