@@ -14,7 +14,6 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 ADMIN_PLACEHOLDER = "change-me"
 
 

@@ -7,10 +7,10 @@ before any Headstart module builds them.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +185,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: 0 if "/unit/" in str(item.fspath) else 1)
 
 
-@pytest.fixture(scope="session")
-def tmp_root() -> Iterator[Path]:
-    """The session's temp root."""
-    yield _TMP
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # After the worker and the Qdrant client are closed: drop this run's folders.
+    shutil.rmtree(_TMP, ignore_errors=True)
