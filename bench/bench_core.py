@@ -416,11 +416,13 @@ def time_train_head(data: Any, concepts: list[str], exclusive: bool, settings: A
     from workers.training import train_head
 
     times, head = [], None
-    for _ in range(repeats):
-        t, head = timed(lambda: train_head(
-            data, concepts, mutually_exclusive=exclusive, closed_environment=True,
-            folds=settings.cv_folds, seed=settings.random_seed))
-        times.append(t)
+    # As in a worker, whose runtime holds BLAS to one thread (workers/runtime.py).
+    with blas_threads(1):
+        for _ in range(repeats):
+            t, head = timed(lambda: train_head(
+                data, concepts, mutually_exclusive=exclusive, closed_environment=True,
+                folds=settings.cv_folds, seed=settings.random_seed))
+            times.append(t)
     return times, head
 
 
@@ -428,7 +430,7 @@ def head_row(n: int, how: str, data: Any, concepts: list[str], exclusive: bool, 
              repeats: int) -> dict[str, Any]:
     """train_head as the worker runs it, and its phases."""
     times, head = time_train_head(data, concepts, exclusive, settings, repeats)
-    # train_head holds BLAS to one thread; time its phases the same way.
+    # Phases timed under the same one-thread BLAS limit as the worker.
     with blas_threads(1):
         parts = head_breakdown(data, concepts, exclusive, settings.cv_folds,
                                settings.random_seed)

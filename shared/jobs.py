@@ -142,7 +142,10 @@ class JobStore(RedisStore):
     def active(self, app: str, job_type: str) -> list[str]:
         """Ids of the app's queued or running jobs of one type."""
         ids = sorted(self.redis.smembers(self._active_key(app, job_type)))
-        statuses = [self.status(job_id) for job_id in ids]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hget(self._job_key(job_id), "status")
+            statuses = pipe.execute()
         return [j for j, s in zip(ids, statuses) if s in (QUEUED, RUNNING)]
 
     def list(

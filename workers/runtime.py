@@ -10,6 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import redis
+from threadpoolctl import threadpool_limits
 
 from shared.concepts import ConceptStore
 from shared.inputs import InputStore
@@ -86,6 +87,13 @@ class WorkerRuntime:
 
     def __post_init__(self) -> None:
         s = self.settings
+        # Process-wide, once: numpy and scipy each bring an OpenBLAS, and with several
+        # threads each they spin against one another on matrices as small as a head's.
+        # One thread trains a 1k-vector softmax head ~18x faster on 2 cores
+        # (docs/benchmarks.md); the task threads keep the other cores busy. (A per-call
+        # limit would race: the library setting is global, not per thread.) Torch's
+        # own OpenMP pool is not a BLAS pool and keeps its threads.
+        threadpool_limits(limits=1, user_api="blas")
         self.redis = connect(s)
         self.jobs = JobStore(self.redis, s.redis_prefix)
         self.inputs = InputStore(self.redis, s.redis_prefix)

@@ -86,7 +86,7 @@ def register_tasks(app: Celery, max_retries: int) -> None:
             # Requeue rather than hold a worker thread while the inputs embed: a
             # sleeping train task could starve the embed tasks it waits for.
             self.apply_async(args=[job_id, app_id, model_id, version_id],
-                             countdown=EMBED_POLL_SECONDS, task_id=job_id)
+                             countdown=EMBED_POLL_SECONDS, task_id=job_id, ignore_result=True)
             return None
         return _run_job_task(
             self, job_id,

@@ -18,7 +18,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, precision_recall_fscore_support, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
-from threadpoolctl import threadpool_limits
 
 from shared.errors import TrainingError
 
@@ -332,11 +331,6 @@ def train_head(data: TrainingData, concepts: Sequence[str], *, mutually_exclusiv
         raise TrainingError("no embedded inputs are labelled with the model's concepts",
                             code="no_data", details={"concepts": list(concepts)})
     x = l2_normalise(np.asarray(data.vectors, dtype=np.float32))
-    # numpy and scipy each bring an OpenBLAS; with several threads each they spin
-    # against one another on matrices this small. One thread trains a 1k-vector
-    # softmax head ~18x faster on 2 cores (docs/benchmarks.md), and a worker's other
-    # threads keep the remaining cores busy.
-    with threadpool_limits(limits=1, user_api="blas"):
-        if mutually_exclusive:
-            return _train_exclusive(x, data, concepts, folds, seed)
-        return _train_one_vs_rest(x, data, concepts, closed_environment, folds, seed)
+    if mutually_exclusive:
+        return _train_exclusive(x, data, concepts, folds, seed)
+    return _train_one_vs_rest(x, data, concepts, closed_environment, folds, seed)
