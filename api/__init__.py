@@ -3,19 +3,28 @@ records jobs and enqueues work. It never loads a model or opens Qdrant."""
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 
 from api.errors import register_error_handlers
 from api.openapi import openapi_document, spec
+from api.request_body import MULTIPART
 from api.services import Services
+from shared.embedders import check_defaults
 from shared.errors import MalformedRequest
 from shared.settings import Settings, get_settings
+
+
+def _takes_multipart() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "accepts_multipart", False))
 
 
 def _reject_malformed_json() -> None:
     # SpecTree reads bodies leniently (bad JSON becomes {}); a client that sent
     # broken JSON must hear 400, not a confusing 422 about missing fields.
     if request.method in ("POST", "PATCH", "PUT") and request.content_length:
+        if request.mimetype == MULTIPART and _takes_multipart():
+            return
         if request.mimetype != "application/json":
             raise MalformedRequest("request body must be JSON (Content-Type: application/json)",
                                    code="unsupported_media_type")
@@ -32,15 +41,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     Returns:
         The configured app, with every blueprint and the OpenAPI document.
     """
-    from api import apps, concepts, inputs, jobs, keys, models, predict, versions
+    from api import apps, concepts, embedders, inputs, jobs, keys, models, predict, versions
 
     settings = settings or get_settings()
+    check_defaults(settings)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    # A multipart request's `json` part may carry base64 media: Werkzeug's 500 kB
+    # default for text parts would refuse it.
+    app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_request_bytes
     app.json.sort_keys = False
     app.extensions["headstart"] = Services.build(settings)
     app.before_request(_reject_malformed_json)
-    for module in (apps, keys, inputs, concepts, models, versions, predict, jobs):
+    for module in (apps, keys, inputs, concepts, models, versions, predict, jobs, embedders):
         app.register_blueprint(module.bp)
     register_error_handlers(app)
     spec.register(app)

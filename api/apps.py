@@ -8,6 +8,8 @@ from spectree import Response
 from api.auth import authenticate_app, current_app_id, require_admin
 from api.openapi import spec
 from api.services import services
+from shared.embedders import embedder_for
+from shared.errors import InvalidField
 from shared.schemas import AppCreate, AppCreated, ErrorResponse
 
 bp = Blueprint("apps", __name__, url_prefix="/v1/apps")
@@ -22,7 +24,15 @@ def create_app_route():
     require_admin()
     body: AppCreate = request.context.json
     svc = services()
-    app, api_key = svc.apps.create_app(body.id, svc.settings.text_embedder)
+    chosen = {"text": body.default_embedders.text or svc.settings.text_embedder,
+              "image": body.default_embedders.image or svc.settings.image_embedder}
+    for modality, embedder_id in chosen.items():
+        spec_ = embedder_for(svc.settings, embedder_id)
+        if spec_ is None or not spec_.accepts(modality):
+            raise InvalidField(f"default_embedders.{modality}",
+                               f"{embedder_id!r} is not an embedder of {modality}; see "
+                               "GET /v1/embedders")
+    app, api_key = svc.apps.create_app(body.id, chosen["text"], chosen["image"])
     return {"app": app, "api_key": api_key}, 201
 
 

@@ -1,5 +1,5 @@
-"""Inputs: bulk add (answered at once with ids and an embed job), list, get,
-patch labels, delete."""
+"""Inputs (texts, images, videos): bulk add (answered at once with ids and an embed
+job), list, get, patch labels, delete."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from spectree import Response
 
 from api.auth import authenticate_app, current_app_id
 from api.jobs import enqueue_job, public_job
-from api.limits import check_concepts, check_count, check_metadata, check_text
+from api.limits import check_concepts, check_count, check_metadata
+from api.media_inputs import prepare_data
 from api.openapi import spec
+from api.request_body import accepts_multipart, json_or_multipart
 from api.services import services
 from shared import celery_app as tasks
 from shared.errors import InvalidField, NotFound
@@ -24,6 +26,7 @@ from shared.schemas import (
     InputsAdded,
     InputsQuery,
     InputsResponse,
+    MultipartBody,
 )
 
 bp = Blueprint("inputs", __name__, url_prefix="/v1/inputs")
@@ -31,35 +34,41 @@ bp.before_request(authenticate_app)
 
 
 @bp.post("")
-@spec.validate(json=InputsAdd, resp=Response(HTTP_202=InputsAdded, HTTP_413=ErrorResponse,
-                                             HTTP_422=ErrorResponse), tags=["inputs"])
+@accepts_multipart
+@spec.validate(json=InputsAdd, form=MultipartBody,
+               resp=Response(HTTP_202=InputsAdded, HTTP_413=ErrorResponse,
+                             HTTP_422=ErrorResponse), tags=["inputs"])
 def add_inputs():
-    """Add up to 128 inputs with concepts and metadata; they are embedded by a job.
+    """Add up to 128 texts, images or videos with concepts and metadata; a job embeds them.
 
-    Re-sending an input id replaces that input (same point in Qdrant).
+    JSON, or multipart with the JSON in a part named ``json`` and media as file
+    parts. Media are checked before anything is stored: one bad file rejects
+    the request (422 naming it). Re-sending an input id replaces that input.
     """
     svc, app = services(), current_app_id()
-    body: InputsAdd = request.context.json
+    body, files = json_or_multipart(InputsAdd)
     check_count(svc.settings, len(body.inputs))
+    embedders = svc.apps.get_app(app)["default_embedders"]
     normalised, seen = [], set()
     for i, item in enumerate(body.inputs):
-        check_text(svc.settings, item.data.text, f"inputs[{i}].data.text")
         check_metadata(svc.settings, item.metadata, f"inputs[{i}].metadata")
         check_concepts(svc.settings, item.concepts, f"inputs[{i}].concepts")
         input_id = item.id or uuid.uuid4().hex
         if input_id in seen:
             raise InvalidField(f"inputs[{i}].id", f"id {input_id!r} appears twice in this request")
         seen.add(input_id)
+        prepared = prepare_data(svc.settings, item.data, f"inputs[{i}].data", files)
         positive, negative = split_labels([c.model_dump() for c in item.concepts])
-        normalised.append({"id": input_id, "data": item.data.model_dump(), "positive": positive,
+        normalised.append({"id": input_id, "modality": prepared.modality, "data": prepared.view,
+                           "source": prepared.source, "blob": prepared.blob,
+                           "embedder": embedders[prepared.modality], "positive": positive,
                            "negative": negative, "metadata": item.metadata})
-    embedder = svc.apps.get_app(app)["default_embedders"]["text"]
     job_id = uuid.uuid4().hex
-    # One transaction: the job, every staged input and new concepts, or nothing.
+    # One transaction: the job, every staged input and its bytes, new concepts, or nothing.
     with svc.redis.pipeline(transaction=True) as pipe:
         job = svc.jobs.create(app, "embed", len(normalised), {"inputs": len(normalised)},
                               pipe=pipe, job_id=job_id)
-        statuses = svc.inputs.stage(app, normalised, job_id, embedder, pipe)
+        statuses = svc.inputs.stage(app, normalised, job_id, pipe)
         svc.concepts.ensure(app, {c for n in normalised for c in n["positive"] + n["negative"]},
                             pipe=pipe)
         pipe.execute()
@@ -70,7 +79,8 @@ def add_inputs():
 
     enqueue_job(svc, job_id, tasks.EMBED_INPUTS, [job_id, app, [n["id"] for n in normalised]],
                 on_unsent=fail_inputs)
-    return {"inputs": [{"id": s["id"], "status": s["status"]} for s in statuses],
+    return {"inputs": [{"id": s["id"], "status": s["status"], "modality": s["modality"]}
+                       for s in statuses],
             "job": public_job(job)}, 202
 
 

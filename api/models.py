@@ -30,9 +30,9 @@ def create_model():
     """Create a model over concepts (unknown concepts are created)."""
     svc, app = services(), current_app_id()
     body: ModelCreate = request.context.json
-    embedder_id = body.embedder or svc.apps.get_app(app)["default_embedders"]["text"]
-    if embedder_for(embedder_id) is None:
-        raise InvalidField("embedder", f"unknown embedder {embedder_id!r}")
+    embedder_id = body.embedder or svc.apps.get_app(app)["default_embedders"][body.modality]
+    if embedder_for(svc.settings, embedder_id) is None:
+        raise InvalidField("embedder", f"unknown embedder {embedder_id!r}; see GET /v1/embedders")
     if body.options.mutually_exclusive and len(body.concepts) < 2:
         raise InvalidField("concepts", "a mutually exclusive model needs at least 2 concepts")
     model = svc.registry.create_model(app, body.id, body.concepts, embedder_id,

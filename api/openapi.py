@@ -21,12 +21,17 @@ def field_path(loc: tuple[Any, ...]) -> str:
     return path or "body"
 
 
+def invalid_field(error: ValidationError) -> InvalidField:
+    """Pydantic's errors as our 422, naming the first bad field."""
+    problems = [{"field": field_path(e["loc"]), "message": e["msg"]} for e in error.errors()]
+    first = problems[0]
+    return InvalidField(first["field"], first["message"], details={"errors": problems})
+
+
 def _raise_validation_error(_req: Any, _resp: Any, error: Exception | None, *_: Any) -> None:
     """SpecTree `before` hook: turn pydantic's errors into our 422 shape."""
     if isinstance(error, ValidationError):
-        problems = [{"field": field_path(e["loc"]), "message": e["msg"]} for e in error.errors()]
-        first = problems[0]
-        raise InvalidField(first["field"], first["message"], details={"errors": problems})
+        raise invalid_field(error)
 
 
 spec = SpecTree(

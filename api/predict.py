@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 
-from flask import Blueprint, request
+from flask import Blueprint
 from spectree import Response
 
 from api.auth import authenticate_app, current_app_id
 from api.jobs import enqueue_job, public_job
-from api.limits import check_count, check_text
+from api.limits import check_count
+from api.media_inputs import prepare_data
 from api.openapi import spec
+from api.request_body import accepts_multipart, json_or_multipart
 from api.services import services
 from shared import celery_app as tasks
+from shared.embedders import embedder_for
 from shared.errors import Conflict, HeadstartError, InvalidField
 from shared.jobs import FAILED, SUCCEEDED
 from shared.model_registry import V_TRAINED
-from shared.schemas import ErrorResponse, JobResponse, PredictRequest, PredictResponse
+from shared.schemas import (
+    ErrorResponse,
+    JobResponse,
+    MultipartBody,
+    PredictRequest,
+    PredictResponse,
+)
 
 bp = Blueprint("predict", __name__, url_prefix="/v1/models/<model_id>")
 bp.before_request(authenticate_app)
@@ -28,14 +38,20 @@ REQUEST_TTL_SECONDS = 3600
 
 
 @bp.post("/predict")
-@spec.validate(json=PredictRequest, resp=_RESPONSES, tags=["predict"])
+@accepts_multipart
+@spec.validate(json=PredictRequest, form=MultipartBody, resp=_RESPONSES, tags=["predict"])
 def predict_default(model_id: str):
-    """Predict concepts with the model's default version."""
+    """Predict concepts with the model's default version.
+
+    Texts, images and videos, as JSON or multipart (as when adding inputs). A
+    video answers per sampled frame (with its time) and for the whole video.
+    """
     return _predict(model_id, None)
 
 
 @bp.post("/versions/<version_id>/predict")
-@spec.validate(json=PredictRequest, resp=_RESPONSES, tags=["predict"])
+@accepts_multipart
+@spec.validate(json=PredictRequest, form=MultipartBody, resp=_RESPONSES, tags=["predict"])
 def predict_version(model_id: str, version_id: str):
     """Predict concepts with a named version."""
     return _predict(model_id, version_id)
@@ -43,12 +59,23 @@ def predict_version(model_id: str, version_id: str):
 
 def _predict(model_id: str, version_id: str | None):
     svc, app = services(), current_app_id()
-    body: PredictRequest = request.context.json
+    body, files = json_or_multipart(PredictRequest)
     check_count(svc.settings, len(body.inputs))
-    for i, item in enumerate(body.inputs):
-        check_text(svc.settings, item.data.text, f"inputs[{i}].data.text")
     model = svc.registry.get_model(app, model_id)
+    embedder = embedder_for(svc.settings, model["embedder"])
     options = body.options
+    staged_inputs = []
+    for i, item in enumerate(body.inputs):
+        if embedder is not None and not embedder.accepts(item.data.modality):
+            raise InvalidField(f"inputs[{i}].data", f"model {model_id!r} uses embedder "
+                               f"{embedder.id!r}, which does not embed {item.data.modality}")
+        prepared = prepare_data(svc.settings, item.data, f"inputs[{i}].data", files,
+                                default_sample_ms=options.sample_ms)
+        source = dict(prepared.source)
+        if prepared.blob is not None:
+            # Predict requests are short-lived: their bytes ride in the staged request.
+            source = {**source, "base64": base64.b64encode(prepared.blob).decode("ascii")}
+        staged_inputs.append({"id": item.id, "modality": prepared.modality, "source": source})
     if options.select_concepts:
         unknown = sorted(set(options.select_concepts) - set(model["concepts"]))
         if unknown:
@@ -66,8 +93,7 @@ def _predict(model_id: str, version_id: str | None):
                            code="version_not_trained", details={"version_id": version_id})
     job_id = uuid.uuid4().hex
     request_key = svc.jobs.key("predict", job_id)
-    staged = {"inputs": [i.model_dump() for i in body.inputs],
-              "options": options.model_dump(exclude={"run_async"})}
+    staged = {"inputs": staged_inputs, "options": options.model_dump(exclude={"run_async"})}
     with svc.redis.pipeline(transaction=True) as pipe:
         pipe.set(request_key, json.dumps(staged), ex=REQUEST_TTL_SECONDS)
         job = svc.jobs.create(app, "predict", len(body.inputs),

@@ -18,6 +18,8 @@ from shared.errors import Conflict, NotFound, Unauthorized
 from shared.redis_store import RedisStore, now
 
 KEY_PREFIX = "hsk_"
+# Apps created before images existed have no image embedder on record.
+DEFAULT_IMAGE_EMBEDDER = "efficientnet-lite0"
 
 
 def _digest(secret: str) -> str:
@@ -47,8 +49,14 @@ class AppStore(RedisStore):
     def _key_record(self, key_id: str) -> str:
         return self.key("key", key_id)
 
-    def create_app(self, app: str, text_embedder: str) -> tuple[dict[str, Any], str]:
+    def create_app(self, app: str, text_embedder: str, image_embedder: str,
+                   ) -> tuple[dict[str, Any], str]:
         """Create an app with its first API key, atomically.
+
+        Args:
+            app: The app id.
+            text_embedder: Embedder of the app's text inputs.
+            image_embedder: Embedder of its images and video frames.
 
         Returns:
             The app record and the API key (shown once).
@@ -58,7 +66,8 @@ class AppStore(RedisStore):
         """
         key_id, api_key, digest = new_api_key()
         created = now()
-        record = {"id": app, "created_at": created, "text_embedder": text_embedder}
+        record = {"id": app, "created_at": created, "text_embedder": text_embedder,
+                  "image_embedder": image_embedder}
         with self.redis.pipeline() as pipe:
             try:
                 pipe.watch(self._app_key(app))
@@ -149,8 +158,11 @@ class AppStore(RedisStore):
 
     @staticmethod
     def _decode_app(raw: dict[str, Any]) -> dict[str, Any]:
+        image = raw.get("image_embedder", DEFAULT_IMAGE_EMBEDDER)
         return {
             "id": raw["id"],
             "created_at": float(raw["created_at"]),
-            "default_embedders": {"text": raw["text_embedder"]},
+            # Videos go through the image embedder, frame by frame.
+            "default_embedders": {"text": raw["text_embedder"], "image": image,
+                                  "video": image},
         }

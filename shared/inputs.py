@@ -7,6 +7,10 @@ Redis also keeps each input's status, which the API answers alone.
 Every staged write carries a fresh ``rev``; a worker finalising an embedding
 only does so if the rev it embedded is still current, so a re-sent input is
 never overwritten by an older embedding.
+
+Uploaded image and video bytes are staged beside the record, one key per
+revision, and removed once the input is embedded or has failed: Headstart
+keeps vectors and descriptions of media, not the media.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from shared.redis_store import RedisStore, now
 
 PENDING, EMBEDDED, FAILED = "pending", "embedded", "failed"
 INPUT_STATES = (PENDING, EMBEDDED, FAILED)
+# Staged bytes outlive any sane queue delay, but never linger for ever.
+BLOB_TTL_SECONDS = 7 * 86_400
 
 
 def split_labels(concepts: Iterable[dict[str, Any]]) -> tuple[list[str], list[str]]:
@@ -50,19 +56,38 @@ def input_view(status: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         "created_at": status.get("created_at"),
         "updated_at": status.get("updated_at"),
     }
+    if body.get("frames"):
+        view["frames"] = body["frames"]
     if status.get("error"):
         view["error"] = status["error"]
     return view
 
 
 class InputStore(RedisStore):
-    """Per-app input status hash and per-input staged records."""
+    """Per-app input status hash, per-input staged records and staged media bytes."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "hs") -> None:
+        super().__init__(client, prefix)
+        self._bytes_client: redis.Redis | None = None
 
     def _status_hash(self, app: str) -> str:
         return self.key("app", app, "inputs")
 
     def _staged(self, app: str, input_id: str) -> str:
         return self.key("app", app, "staged", input_id)
+
+    def _blob(self, app: str, input_id: str, rev: str) -> str:
+        return self.key("app", app, "blob", input_id, rev)
+
+    def blob(self, app: str, input_id: str, rev: str) -> bytes | None:
+        """The staged media bytes of one revision of an input."""
+        if self._bytes_client is None:
+            # The shared client decodes replies to str; bytes need one that does not.
+            pool = self.redis.connection_pool
+            kwargs = {**pool.connection_kwargs, "decode_responses": False}
+            self._bytes_client = redis.Redis(connection_pool=redis.ConnectionPool(
+                connection_class=pool.connection_class, **kwargs))
+        return self._bytes_client.get(self._blob(app, input_id, rev))
 
     def label_lock(self, app: str) -> Lock:
         """Lock held while labels move between staging and Qdrant for ``app``."""
@@ -71,16 +96,17 @@ class InputStore(RedisStore):
 
     # --- writes -----------------------------------------------------------------
     def stage(
-        self, app: str, inputs: list[dict[str, Any]], job_id: str, embedder: str,
+        self, app: str, inputs: list[dict[str, Any]], job_id: str,
         pipe: redis.client.Pipeline,
     ) -> list[dict[str, Any]]:
         """Add staged records and pending statuses for ``inputs`` to ``pipe``.
 
         Args:
             app: Owning app.
-            inputs: Normalised inputs ``{"id", "data", "positive", "negative", "metadata"}``.
+            inputs: Normalised inputs ``{"id", "modality", "data", "source", "positive",
+                "negative", "metadata", "embedder"}``, plus ``blob`` (bytes) for uploaded
+                media.
             job_id: The embed job that will process them.
-            embedder: Embedder whose collection will hold them.
             pipe: Transaction pipeline the caller executes (so nothing is half stored).
 
         Returns:
@@ -90,14 +116,24 @@ class InputStore(RedisStore):
         previous = self.redis.hmget(self._status_hash(app), ids) if ids else []
         stamp = now()
         statuses = []
-        for item, old in zip(inputs, previous):
+        for item, raw_old in zip(inputs, previous):
             rev = uuid.uuid4().hex
-            created = json.loads(old)["created_at"] if old else stamp
-            staged = {**item, "rev": rev, "created_at": created, "embedder": embedder}
+            old = json.loads(raw_old) if raw_old else None
+            created = old["created_at"] if old else stamp
+            record = {k: v for k, v in item.items() if k != "blob"}
+            # The embed job removes what an earlier version of this input left in
+            # another embedder's collection.
+            staged = {**record, "rev": rev, "created_at": created,
+                      "previous_embedder": old["embedder"] if old else None}
             status = {"status": PENDING, "error": None, "created_at": created,
-                      "updated_at": stamp, "rev": rev, "job_id": job_id, "embedder": embedder}
+                      "updated_at": stamp, "rev": rev, "job_id": job_id,
+                      "embedder": item["embedder"], "modality": item["modality"]}
             pipe.set(self._staged(app, item["id"]), json.dumps(staged))
             pipe.hset(self._status_hash(app), item["id"], json.dumps(status))
+            if old is not None:
+                pipe.delete(self._blob(app, item["id"], old["rev"]))
+            if item.get("blob") is not None:
+                pipe.set(self._blob(app, item["id"], rev), item["blob"], ex=BLOB_TTL_SECONDS)
             statuses.append({"id": item["id"], **status})
         return statuses
 
@@ -122,6 +158,7 @@ class InputStore(RedisStore):
                                   updated_at=now())
                     pipe.multi()
                     pipe.hset(key, input_id, json.dumps(status))
+                    pipe.delete(self._blob(app, input_id, rev))
                     if not error:
                         pipe.delete(self._staged(app, input_id))
                     pipe.execute()
@@ -148,9 +185,12 @@ class InputStore(RedisStore):
         ids = list(input_ids)
         if not ids:
             return
+        revs = {i: s["rev"] for i, s in self.statuses(app, ids).items()}
         with self.redis.pipeline() as pipe:
             pipe.hdel(self._status_hash(app), *ids)
             pipe.delete(*(self._staged(app, i) for i in ids))
+            if revs:
+                pipe.delete(*(self._blob(app, i, rev) for i, rev in revs.items()))
             pipe.execute()
 
     # --- reads ------------------------------------------------------------------

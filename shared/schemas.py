@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 # No ':' (the Redis key separator), so no id can reach into another app's keys.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
@@ -20,8 +27,19 @@ class _Open(BaseModel):
 
 
 # --- requests --------------------------------------------------------------------
+class DefaultEmbedders(_Strict):
+    text: str | None = Field(default=None, description="Embedder of text inputs.")
+    image: str | None = Field(
+        default=None, description="Embedder of image inputs; videos use it too, frame by frame."
+    )
+
+
 class AppCreate(_Strict):
     id: Identifier = Field(description="App id, unique on the server.")
+    default_embedders: DefaultEmbedders = Field(
+        default_factory=DefaultEmbedders,
+        description="Embedders the app's inputs go through; the server's defaults when absent.",
+    )
 
 
 class ConceptRef(_Strict):
@@ -29,8 +47,55 @@ class ConceptRef(_Strict):
     value: Literal[0, 1] = Field(default=1, description="1 = positive, 0 = negative example.")
 
 
+def _given(model: BaseModel, names: tuple[str, ...]) -> list[str]:
+    return [name for name in names if getattr(model, name) is not None]
+
+
+class MediaSource(_Strict):
+    base64: str | None = Field(default=None, description="The file's bytes, base64-encoded.")
+    url: str | None = Field(default=None, max_length=2048,
+                            description="An http(s) URL the worker fetches.")
+    file: str | None = Field(default=None, max_length=200,
+                             description="Name of a part of this multipart request.")
+
+    _KINDS = ("base64", "url", "file")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "MediaSource":
+        if len(_given(self, self._KINDS)) != 1:
+            raise ValueError("give exactly one of base64, url, file")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Which of base64, url or file was given."""
+        return _given(self, self._KINDS)[0]
+
+
+class VideoSource(MediaSource):
+    sample_ms: int | None = Field(
+        default=None, ge=100, le=60_000,
+        description="Gap between sampled frames in ms (default HEADSTART_VIDEO_SAMPLE_MS).",
+    )
+
+
 class InputData(_Strict):
-    text: str = Field(min_length=1, description="The text to embed.")
+    text: str | None = Field(default=None, min_length=1, description="A text to embed.")
+    image: MediaSource | None = Field(default=None, description="An image.")
+    video: VideoSource | None = Field(default=None, description="A video, sampled into frames.")
+
+    _MODALITIES = ("text", "image", "video")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "InputData":
+        if len(_given(self, self._MODALITIES)) != 1:
+            raise ValueError("give exactly one of text, image, video")
+        return self
+
+    @property
+    def modality(self) -> str:
+        """``text``, ``image`` or ``video``."""
+        return _given(self, self._MODALITIES)[0]
 
 
 class InputIn(_Strict):
@@ -50,6 +115,14 @@ class InputIn(_Strict):
 
 class InputsAdd(_Strict):
     inputs: list[InputIn] = Field(min_length=1)
+
+
+class MultipartBody(_Open):
+    json_body: str = Field(
+        alias="json",
+        description='The JSON body (`{"inputs": [...]}`); media parts are referenced as '
+        '`{"image": {"file": "<part name>"}}` or `{"video": {"file": "<part name>"}}`.',
+    )
 
 
 class InputPatch(_Strict):
@@ -91,7 +164,12 @@ class ModelOptions(_Strict):
 class ModelCreate(_Strict):
     id: Identifier
     concepts: list[Identifier] = Field(min_length=1, max_length=1000)
-    embedder: str | None = Field(default=None, description="Embedder id; the app's text default.")
+    embedder: str | None = Field(
+        default=None, description="Embedder id; else the app's default for `modality`."
+    )
+    modality: Literal["text", "image", "video"] = Field(
+        default="text", description="What the model will see; picks the app's default embedder."
+    )
     options: ModelOptions = Field(default_factory=ModelOptions)
 
     @field_validator("concepts")
@@ -112,6 +190,10 @@ class PredictOptions(_Strict):
     min_value: float = Field(default=0.0, ge=0.0, le=1.0)
     max_concepts: int | None = Field(default=None, ge=1)
     select_concepts: list[Identifier] | None = None
+    sample_ms: int | None = Field(
+        default=None, ge=100, le=60_000,
+        description="Video frame gap in ms, unless the video gives its own.",
+    )
     run_async: bool = Field(default=False, alias="async",
                             description="Answer 202 with a job at once.")
 
@@ -269,3 +351,13 @@ class PredictResponse(_Open):
 
 class Empty(_Open):
     pass
+
+
+class Embedder(_Open):
+    id: str
+    modalities: list[str]
+    dim: int | None
+
+
+class EmbeddersResponse(_Open):
+    embedders: list[Embedder]

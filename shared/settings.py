@@ -63,6 +63,30 @@ class Settings(BaseSettings):
     max_metadata_bytes: int = Field(default=16 * 1024, ge=2)
     max_concepts_per_input: int = Field(default=100, ge=1)
 
+    # --- visual inputs -----------------------------------------------------
+    max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(
+        default=40_000_000, ge=1, description="Width × height above this is refused as a bomb."
+    )
+    max_image_side: int = Field(default=12_000, ge=16)
+    max_video_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    max_video_seconds: float = Field(default=600.0, gt=0)
+    max_video_pixels: int = Field(default=3840 * 2160, ge=1, description="Per frame.")
+    max_video_frames: int = Field(default=36_000, ge=1, description="Frames in the stream.")
+    max_video_samples: int = Field(default=600, ge=1, description="Sampled frames per video.")
+    video_sample_ms: int = Field(
+        default=1000, ge=100, le=60_000, description="Default gap between sampled video frames."
+    )
+    fetch_timeout_seconds: float = Field(
+        default=15.0, gt=0, description="Total time allowed to fetch one input URL."
+    )
+    fetch_max_redirects: int = Field(default=3, ge=0, le=10)
+    fetch_allow_loopback: bool = Field(
+        default=False,
+        description="Let input URLs reach loopback addresses (tests only; private and "
+        "link-local addresses stay refused).",
+    )
+
     # --- waits and timeouts (seconds) ---------------------------------------
     predict_wait_seconds: float = Field(
         default=10.0, ge=0, description="How long predict waits before answering 202 with a job."
@@ -90,6 +114,15 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=32, ge=1)
     head_cache_size: int = Field(default=32, ge=1)
     text_embedder: str = Field(default="all-minilm-l6-v2", description="Default text embedder id.")
+    image_embedder: str = Field(
+        default="efficientnet-lite0",
+        description="Default image embedder id; videos go through it frame by frame.",
+    )
+    clip_embedders: dict[str, str] = Field(
+        default_factory=dict,
+        description='Extra CLIP-style embedders, JSON `{"id": "local folder or hub id"}`; '
+        "they embed texts and images into one space.",
+    )
     device: str = Field(default="auto", description="`auto` (CUDA when present), `cpu` or `cuda`.")
 
     # --- training -----------------------------------------------------------

@@ -1,9 +1,12 @@
 """The one Qdrant access layer. Every read and write is filtered by app.
 
-One collection per embedder. A point's id is derived from (app, input id), so a
-redelivered task or a re-sent input overwrites its point instead of adding one.
+One collection per embedder. A point's id is derived from (app, input id,
+frame), so a redelivered task or a re-sent input overwrites its points instead
+of adding some. Texts and images have one point; a video has one per sampled
+frame, frame 0 under the same id a single point would have.
 The payload carries ``app``, ``input_id``, ``positive``/``negative`` concept ids,
-``metadata``, ``data`` and ``created_at``.
+``metadata``, ``data``, ``modality`` and ``created_at``; video frames add
+``frame`` (index), ``time_ms`` and ``frames`` (how many the video has).
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from qdrant_client import QdrantClient, models
 from shared.settings import Settings
 
 _POINT_NAMESPACE = uuid.UUID("6f1c1d9e-3c1b-4a4e-9b39-8e1f3c0a7d55")
-LABEL_FIELDS = ["input_id", "positive", "negative"]
+LABEL_FIELDS = ["input_id", "positive", "negative", "frames"]
 
 
-def point_id(app: str, input_id: str) -> str:
-    """Deterministic point id for an input of an app."""
-    return str(uuid.uuid5(_POINT_NAMESPACE, f"{app}\x1f{input_id}"))
+def point_id(app: str, input_id: str, frame: int = 0) -> str:
+    """Deterministic point id for an input (or one frame of a video) of an app."""
+    name = f"{app}\x1f{input_id}" if frame == 0 else f"{app}\x1f{input_id}\x1f{frame}"
+    return str(uuid.uuid5(_POINT_NAMESPACE, name))
 
 
 def collection_name(embedder_id: str) -> str:
@@ -79,9 +83,14 @@ class VectorStore:
                 self.client.create_collection(
                     name, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE)
                 )
-                for field in ("app", "input_id", "positive", "negative") if self._indexes else ():
-                    # Keyword indexes make app-filtered reads fast on a server.
-                    self.client.create_payload_index(name, field, models.PayloadSchemaType.KEYWORD)
+                indexes = {"app": models.PayloadSchemaType.KEYWORD,
+                           "input_id": models.PayloadSchemaType.KEYWORD,
+                           "positive": models.PayloadSchemaType.KEYWORD,
+                           "negative": models.PayloadSchemaType.KEYWORD,
+                           "frame": models.PayloadSchemaType.INTEGER}
+                for field, schema in indexes.items() if self._indexes else ():
+                    # Payload indexes make app-filtered reads fast on a server.
+                    self.client.create_payload_index(name, field, schema)
             self._known.add(name)
         return name
 
@@ -103,13 +112,16 @@ class VectorStore:
     def upsert(
         self, embedder_id: str, app: str, items: Sequence[tuple[str, np.ndarray, dict[str, Any]]]
     ) -> None:
-        """Write points ``(input_id, vector, payload)`` and wait until stored."""
+        """Write points ``(input_id, vector, payload)`` and wait until stored.
+
+        A payload's ``frame`` (default 0) tells a video's frames apart.
+        """
         if not items:
             return
         name = self.ensure_collection(embedder_id, int(len(items[0][1])))
         points = [
             models.PointStruct(
-                id=point_id(app, input_id),
+                id=point_id(app, input_id, int(payload.get("frame", 0))),
                 vector=np.asarray(vector, dtype=np.float32).tolist(),
                 payload={**payload, "app": app, "input_id": input_id},
             )
@@ -133,6 +145,17 @@ class VectorStore:
             return
         selector = models.FilterSelector(filter=self._app_filter(
             app, models.FieldCondition(key="input_id", match=models.MatchAny(any=list(input_ids)))
+        ))
+        with self._lock:
+            self.client.delete(collection_name(embedder_id), points_selector=selector, wait=True)
+
+    def delete_frames_from(self, embedder_id: str, app: str, input_id: str, first: int) -> None:
+        """Delete an input's frames numbered ``first`` and up (left by a longer old version)."""
+        if not self._exists(embedder_id):
+            return
+        selector = models.FilterSelector(filter=self._app_filter(
+            app, _match("input_id", input_id),
+            models.FieldCondition(key="frame", range=models.Range(gte=first)),
         ))
         with self._lock:
             self.client.delete(collection_name(embedder_id), points_selector=selector, wait=True)
@@ -162,6 +185,7 @@ class VectorStore:
         offset: str | None = None,
         with_vectors: bool = False,
         payload_fields: list[str] | None = None,
+        first_frames_only: bool = False,
     ) -> tuple[list[StoredPoint], str | None]:
         """One page of the app's points, optionally only those labelled with concepts.
 
@@ -174,6 +198,7 @@ class VectorStore:
             offset: Point id to start from (the previous page's next offset).
             with_vectors: Also return vectors.
             payload_fields: Only these payload keys (default: all).
+            first_frames_only: One point per input (a video's frame 0), for listings.
 
         Returns:
             The points and the next offset (None at the end).
@@ -192,9 +217,13 @@ class VectorStore:
         payload: bool | list[str] = True
         if payload_fields is not None:
             payload = sorted(set(payload_fields) | {"app", "input_id"})
+        scroll_filter = self._app_filter(app, *extra)
+        if first_frames_only:
+            scroll_filter.must_not = [
+                models.FieldCondition(key="frame", range=models.Range(gt=0))]
         with self._lock:
             records, next_offset = self.client.scroll(
-                collection_name(embedder_id), scroll_filter=self._app_filter(app, *extra),
+                collection_name(embedder_id), scroll_filter=scroll_filter,
                 limit=limit, offset=offset, with_payload=payload, with_vectors=with_vectors,
             )
         return [self._to_point(r) for r in records], (str(next_offset) if next_offset else None)

@@ -6,6 +6,7 @@ before any Headstart module builds them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -33,8 +34,18 @@ os.environ.pop("QDRANT_URL", None)
 os.environ["HEADSTART_QDRANT_URL"] = ""
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+# URL inputs come from a loopback server the tests start (private and link-local
+# addresses stay refused).
+os.environ["HEADSTART_FETCH_ALLOW_LOOPBACK"] = "true"
+# A tiny random CLIP saved like a real one exercises the CLIP path end to end.
+TINY_CLIP = "tiny-clip"
+os.environ["HEADSTART_CLIP_EMBEDDERS"] = json.dumps({TINY_CLIP: str(_TMP / "tiny-clip")})
 
 from shared.settings import Settings, get_settings  # noqa: E402
+from tests.tiny_clip import save_tiny_clip  # noqa: E402
+
+# Before any settings or catalog read the folder (the API reads its vector size).
+save_tiny_clip(_TMP / "tiny-clip")
 
 ADMIN = {"Authorization": "Bearer test-admin-key"}
 
@@ -138,6 +149,10 @@ class Tenant:
             if concept:
                 entry["concepts"] = [{"id": concept, "value": 1}]
             inputs.append(entry)
+        return self.add_inputs(inputs, wait)
+
+    def add_inputs(self, inputs: list[dict[str, Any]], wait: bool = True) -> dict[str, Any]:
+        """Add inputs as given; wait for the embed job to end (succeeded)."""
         resp = self.post("/v1/inputs", json={"inputs": inputs})
         assert resp.status_code == 202, resp.get_json()
         body = resp.get_json()
@@ -172,6 +187,15 @@ def other_tenant(client) -> Tenant:
     resp = client.post("/v1/apps", json={"id": app_id}, headers=ADMIN)
     assert resp.status_code == 201
     return Tenant(client, app_id, resp.get_json()["api_key"])
+
+
+@pytest.fixture(scope="session")
+def media():
+    """A loopback HTTP server for URL inputs."""
+    from tests.media import media_server
+
+    with media_server() as server:
+        yield server
 
 
 @pytest.fixture()

@@ -1,7 +1,7 @@
 """Worker entry point: ``celery -A workers.celery_app worker``.
 
 Builds the shared Celery app from the environment's settings, registers the
-tasks and loads the default embedder in each process that runs tasks, so the
+tasks and loads the default embedders in each process that runs tasks, so the
 first task does not pay for it: the worker process itself for the threads pool
 (embedded mode), each child after fork for prefork (distributed mode).
 """
@@ -25,8 +25,9 @@ register_tasks(app, max_retries=max(settings.max_deliveries - 1, 0))
 
 def _warm_up() -> None:
     runtime = get_runtime()
-    runtime.embedders.get(runtime.settings.text_embedder)
-    logging.getLogger(__name__).info("embedder %s loaded", runtime.settings.text_embedder)
+    for embedder_id in dict.fromkeys((settings.text_embedder, settings.image_embedder)):
+        runtime.embedders.get(embedder_id)
+        logging.getLogger(__name__).info("embedder %s loaded", embedder_id)
 
 
 @worker_process_init.connect

@@ -1,26 +1,55 @@
-"""The embed job: staged inputs → vectors → Qdrant, batch by batch."""
+"""The embed job: staged inputs (texts, images, videos) → vectors → Qdrant, batch by batch."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from shared.inputs import PENDING
 from shared.jobs import CANCELLED, FAILED
+from shared.media import MediaError
+from workers.content import Content, Embedding, embed_contents
 from workers.job_runner import check_cancelled
 from workers.runtime import WorkerRuntime
 
 CANCELLED_ERROR = {"code": "cancelled", "message": "the embed job was cancelled"}
 
 
-def _payload(staged: dict[str, Any]) -> dict[str, Any]:
-    return {
+def content_of(rt: WorkerRuntime, app: str, input_id: str, staged: dict[str, Any]) -> Content:
+    """What to embed for a staged input (records staged before media existed are texts)."""
+    modality = staged.get("modality", "text")
+    source = staged.get("source") or {"text": staged["data"]["text"]}
+    return Content(modality, source,
+                   staged_bytes=lambda: rt.inputs.blob(app, input_id, staged["rev"]))
+
+
+def points_of(staged: dict[str, Any], embedding: Embedding) -> list[tuple[np.ndarray, dict]]:
+    """The Qdrant points of one embedded input: one, or one per sampled video frame."""
+    payload = {
         "positive": staged["positive"],
         "negative": staged["negative"],
         "metadata": staged["metadata"],
         "data": staged["data"],
-        "modality": "text",
+        "modality": staged.get("modality", "text"),
         "created_at": staged["created_at"],
     }
+    if embedding.times_ms is None:
+        return [(embedding.vectors[0], payload)]
+    frames = len(embedding.times_ms)
+    return [(vector, {**payload, "frame": k, "time_ms": t, "frames": frames})
+            for k, (vector, t) in enumerate(zip(embedding.vectors, embedding.times_ms))]
+
+
+def _clear_leftovers(rt: WorkerRuntime, app: str, input_id: str, staged: dict[str, Any],
+                     embedder_id: str, points: int) -> None:
+    """Remove what an earlier version of a re-sent input left behind."""
+    previous = staged.get("previous_embedder")
+    if previous is None:
+        return
+    if previous != embedder_id:
+        rt.vectors.delete(previous, app, [input_id])
+    rt.vectors.delete_frames_from(embedder_id, app, input_id, points)
 
 
 def embed_inputs(rt: WorkerRuntime, job_id: str, app: str, input_ids: list[str]) -> dict[str, Any]:
@@ -28,12 +57,14 @@ def embed_inputs(rt: WorkerRuntime, job_id: str, app: str, input_ids: list[str])
 
     Inputs deleted or re-sent while this job runs are skipped (their newer job
     owns them). Labels are read again under the app's label lock right before
-    the write, so a label edit made during embedding is not lost.
+    the write, so a label edit made during embedding is not lost. An input whose
+    media cannot be used is marked ``failed`` with the reason and leaves no point;
+    the others go on.
 
     Returns:
-        Counts of embedded and skipped inputs.
+        Counts of embedded, failed and skipped inputs.
     """
-    embedded = skipped = 0
+    embedded = failed = skipped = 0
     size = rt.settings.embed_batch_size
     for start in range(0, len(input_ids), size):
         check_cancelled(rt, job_id)
@@ -44,25 +75,33 @@ def embed_inputs(rt: WorkerRuntime, job_id: str, app: str, input_ids: list[str])
         for input_id, staged in live:
             by_embedder.setdefault(staged["embedder"], []).append((input_id, staged))
         for embedder_id, items in by_embedder.items():
-            vectors = rt.embedders.get(embedder_id).embed_texts(
-                [s["data"]["text"] for _, s in items])
+            results = embed_contents(rt.settings, rt.embedders.get(embedder_id),
+                                     [content_of(rt, app, i, s) for i, s in items], size)
             with rt.inputs.label_lock(app):
-                writes, revs = [], []
-                for (input_id, staged), vector in zip(items, vectors):
+                writes, done, errors = [], [], []
+                for (input_id, staged), result in zip(items, results):
                     current = rt.inputs.staged(app, input_id)
                     if current is None or current["rev"] != staged["rev"]:
                         skipped += 1
                         continue
-                    writes.append((input_id, vector, _payload(current)))
-                    revs.append((input_id, current["rev"]))
+                    if isinstance(result, MediaError):
+                        errors.append((input_id, current["rev"], result.to_dict()))
+                        continue
+                    points = points_of(current, result)
+                    writes.extend((input_id, vector, payload) for vector, payload in points)
+                    done.append((input_id, current, len(points)))
                 rt.vectors.upsert(embedder_id, app, writes)
-                for input_id, rev in revs:
-                    if rt.inputs.finalise(app, input_id, rev):
+                for input_id, current, count in done:
+                    _clear_leftovers(rt, app, input_id, current, embedder_id, count)
+                    if rt.inputs.finalise(app, input_id, current["rev"]):
                         embedded += 1
                     else:
                         skipped += 1
+                for input_id, rev, error in errors:
+                    if rt.inputs.finalise(app, input_id, rev, error=error):
+                        failed += 1
         rt.jobs.set_progress(job_id, min(start + size, len(input_ids)))
-    return {"embedded": embedded, "skipped": skipped}
+    return {"embedded": embedded, "failed": failed, "skipped": skipped}
 
 
 def settle_unfinished(rt: WorkerRuntime, app: str, job_id: str, input_ids: list[str]) -> int:

@@ -10,7 +10,6 @@ import base64
 import json
 from typing import Any
 
-from shared.embedders import EMBEDDERS
 from shared.errors import InvalidField, MalformedRequest, NotFound
 from shared.inputs import EMBEDDED, input_view, split_labels
 from workers.runtime import WorkerRuntime
@@ -38,12 +37,12 @@ def _encode_token(phase: str, after: str | None) -> str:
     return base64.urlsafe_b64encode(json.dumps([phase, after]).encode()).decode()
 
 
-def _decode_token(token: str | None) -> tuple[str, str | None]:
+def _decode_token(token: str | None, phases: list[str]) -> tuple[str, str | None]:
     if not token:
         return STAGED_PHASE, None
     try:
         phase, after = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if phase != STAGED_PHASE and phase not in EMBEDDERS:
+        if phase not in phases:
             raise ValueError(phase)
         return phase, after
     except (ValueError, TypeError) as exc:
@@ -67,8 +66,8 @@ def list_inputs(rt: WorkerRuntime, app: str, *, concept: str | None = None,
     Returns:
         ``{"inputs": [...], "next_page_token": str | None}``.
     """
-    phases = [STAGED_PHASE, *sorted(EMBEDDERS)]
-    phase, after = _decode_token(page_token)
+    phases = [STAGED_PHASE, *sorted(rt.embedders.catalog)]
+    phase, after = _decode_token(page_token, phases)
     found: list[dict[str, Any]] = []
     for current in phases[phases.index(phase):]:
         if current == STAGED_PHASE:
@@ -89,7 +88,8 @@ def list_inputs(rt: WorkerRuntime, app: str, *, concept: str | None = None,
             offset = after
             while True:
                 points, offset = rt.vectors.scroll(current, app, positive_for=concept,
-                                                   limit=limit - len(found), offset=offset)
+                                                   limit=limit - len(found), offset=offset,
+                                                   first_frames_only=True)
                 statuses = rt.inputs.statuses(app, [p.input_id for p in points])
                 for point in points:
                     record = statuses.get(point.input_id)

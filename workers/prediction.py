@@ -1,4 +1,5 @@
-"""The predict job: embed the request's inputs, apply a head, shape the outputs."""
+"""The predict job: embed the request's texts, images and videos, apply a head, shape
+the outputs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 import numpy as np
 
 from shared.errors import NotFound
+from shared.media import MediaError
+from workers.content import Content, embed_contents
 from workers.runtime import WorkerRuntime
 from workers.training import apply_head
 
@@ -36,6 +39,10 @@ def predict(rt: WorkerRuntime, app: str, model_id: str, version_id: str, is_defa
             request_key: str) -> dict[str, Any]:
     """Run a staged predict request against one model version.
 
+    Each input gets ``concepts``; a video also gets ``frames`` (concepts per
+    sampled frame, with its time) and its ``concepts`` are the mean over frames.
+    An input whose media cannot be used gets ``error`` instead; the rest go on.
+
     Args:
         rt: Worker runtime.
         app: Owning app.
@@ -54,14 +61,30 @@ def predict(rt: WorkerRuntime, app: str, model_id: str, version_id: str, is_defa
     head = rt.heads.get(app, model_id, version_id, is_default)
     manifest = head.manifest
     embedder = rt.embedders.get(manifest["embedder"])
-    vectors = embedder.embed_texts([item["data"]["text"] for item in request["inputs"]])
-    probs = apply_head(head.weight, head.bias, manifest["activation"], vectors)
+    contents = [Content(item["modality"], item["source"]) for item in request["inputs"]]
+    results = embed_contents(rt.settings, embedder, contents, rt.settings.embed_batch_size)
     names = rt.concepts.names(app, manifest["concepts"])
-    concept_lists = select_outputs(probs, manifest["concepts"], names, request["options"])
+    options = request["options"]
+
+    def select(probs: np.ndarray) -> list[list[dict[str, Any]]]:
+        return select_outputs(probs, manifest["concepts"], names, options)
+
     outputs = []
-    for item, concepts in zip(request["inputs"], concept_lists):
-        output: dict[str, Any] = {"concepts": concepts}
+    for item, result in zip(request["inputs"], results):
+        output: dict[str, Any] = {}
         if item.get("id") is not None:
             output["input"] = {"id": item["id"]}
+        if isinstance(result, MediaError):
+            output["error"] = result.to_dict()
+            outputs.append(output)
+            continue
+        probs = apply_head(head.weight, head.bias, manifest["activation"], result.vectors)
+        if result.times_ms is None:
+            output["concepts"] = select(probs)[0]
+        else:
+            # The video as a whole: the mean of its frames' probabilities.
+            output["concepts"] = select(probs.mean(axis=0, keepdims=True))[0]
+            output["frames"] = [{"time_ms": t, "concepts": c}
+                                for t, c in zip(result.times_ms, select(probs))]
         outputs.append(output)
     return {"outputs": outputs, "model_version": version_id}

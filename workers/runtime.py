@@ -101,7 +101,7 @@ class WorkerRuntime:
         self.registry = ModelRegistry(self.redis, s.redis_prefix)
         self.vectors = VectorStore(s)
         self.models = ModelStore(s.model_store)
-        self.embedders = EmbedderRegistry(s.device)
+        self.embedders = EmbedderRegistry(s)
         self.heads = HeadCache(self.models, s.head_cache_size)
         self.replies = Replies(self.redis, s.redis_prefix)
 

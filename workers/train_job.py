@@ -52,11 +52,15 @@ def waiting_for_embeds(rt: WorkerRuntime, job_id: str) -> bool:
 
 def fetch_training_data(rt: WorkerRuntime, app: str, embedder_id: str,
                         concepts: list[str]) -> TrainingData:
-    """All of the app's points labelled (either way) with any of ``concepts``."""
+    """All of the app's points labelled (either way) with any of ``concepts``.
+
+    A video contributes a row per sampled frame, each with the video's labels.
+    """
     vectors: list[np.ndarray] = []
     positive: list[frozenset[str]] = []
     negative: list[frozenset[str]] = []
     ids: list[str] = []
+    frames: list[int] = []
     offset: str | None = None
     while True:
         points, offset = rt.vectors.scroll(
@@ -68,10 +72,12 @@ def fetch_training_data(rt: WorkerRuntime, app: str, embedder_id: str,
             positive.append(frozenset(point.payload.get("positive", [])))
             negative.append(frozenset(point.payload.get("negative", [])))
             ids.append(point.input_id)
+            frames.append(int(point.payload.get("frames", 1)))
         if offset is None:
             break
     matrix = np.stack(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
-    return TrainingData(vectors=matrix, positive=positive, negative=negative, input_ids=ids)
+    return TrainingData(vectors=matrix, positive=positive, negative=negative, input_ids=ids,
+                        frames=frames)
 
 
 def train_version(rt: WorkerRuntime, job_id: str, app: str, model_id: str,

@@ -4,6 +4,10 @@ The head is logistic regression on L2-normalised embeddings, with balanced class
 weights and its regularisation strength chosen by cross-validation. Mutually
 exclusive concepts get one softmax (multinomial) head; otherwise each concept
 gets its own sigmoid (one-vs-rest) trained on the inputs labelled for it.
+
+A video is one input with a row per sampled frame: its rows share a group, so
+cross-validation never tests a video on frames it trained on, and they share
+one input's weight, so a long video does not outvote the images beside it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, precision_recall_fscore_support, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from shared.errors import TrainingError
 
@@ -36,6 +40,25 @@ class TrainingData:
     positive: list[frozenset[str]]
     negative: list[frozenset[str]]
     input_ids: list[str] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)  # rows of the row's input; empty: all 1
+
+    def groups(self) -> np.ndarray | None:
+        """Input of each row, when some input has several rows (video frames)."""
+        if not self.frames or max(self.frames) <= 1:
+            return None
+        return np.asarray(self.input_ids)
+
+    def inputs_among(self, rows: np.ndarray) -> int:
+        """How many distinct inputs the given rows come from."""
+        if not self.input_ids:
+            return int(len(rows))
+        return len({self.input_ids[i] for i in rows})
+
+    def weights(self) -> np.ndarray | None:
+        """Row weights giving every input a total weight of 1 (None: all rows weigh 1)."""
+        if not self.frames or max(self.frames) <= 1:
+            return None
+        return 1.0 / np.asarray(self.frames, dtype=np.float64)
 
 
 @dataclass
@@ -102,41 +125,67 @@ def _logreg(c: float, seed: int) -> LogisticRegression:
     return LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=seed)
 
 
-def _fit(x: np.ndarray, y: np.ndarray, c: float, seed: int) -> LogisticRegression:
+def _fit(x: np.ndarray, y: np.ndarray, c: float, seed: int,
+         weights: np.ndarray | None = None) -> LogisticRegression:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return _logreg(c, seed).fit(x, y)
+        return _logreg(c, seed).fit(x, y, sample_weight=weights)
 
 
-def select_c(x: np.ndarray, y: np.ndarray, folds: int, seed: int) -> tuple[float, str]:
+def _take(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if values is None else values[rows]
+
+
+def cv_splits(y: np.ndarray, folds: int, seed: int, groups: np.ndarray | None = None
+              ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified k-fold splits that keep each group (an input's frames) in one fold.
+
+    k is lowered to the smallest class's number of examples (inputs, with
+    groups); a split whose training side lacks a class is dropped.
+
+    Returns:
+        ``(train, test)`` row indices; empty when no class has 2 examples to split.
+    """
+    classes = np.unique(y)
+    if groups is None:
+        k = int(min(folds, min((y == cls).sum() for cls in classes)))
+        splitter: StratifiedKFold | StratifiedGroupKFold = StratifiedKFold(
+            n_splits=max(k, 2), shuffle=True, random_state=seed)
+    else:
+        k = int(min(folds, min(len(np.unique(groups[y == cls])) for cls in classes)))
+        splitter = StratifiedGroupKFold(n_splits=max(k, 2), shuffle=True, random_state=seed)
+    if k < 2 or len(classes) < 2:
+        return []
+    splits = splitter.split(np.zeros(len(y)), y, groups)
+    return [(train, test) for train, test in splits if len(np.unique(y[train])) == len(classes)]
+
+
+def select_c(x: np.ndarray, y: np.ndarray, folds: int, seed: int,
+             groups: np.ndarray | None = None, weights: np.ndarray | None = None,
+             ) -> tuple[float, str]:
     """Pick C from ``C_GRID`` by stratified cross-validated log loss.
 
     Returns:
         The chosen C and how it was chosen (``"cv"``, or ``"default"`` when some
         class has fewer than 2 examples and no fold split exists).
     """
-    counts = np.bincount(y)
-    counts = counts[counts > 0]
-    k = int(min(folds, counts.min()))
-    if k < 2:
-        return DEFAULT_C, "default"
     if len(y) > SELECTION_ROWS:
         # Stratified, so a rare class keeps its share of the sample.
         keep, _ = train_test_split(np.arange(len(y)), train_size=SELECTION_ROWS,
                                    stratify=y, random_state=seed)
-        x, y = x[np.sort(keep)], y[np.sort(keep)]
-        counts = np.bincount(y)
-        k = int(min(k, counts[counts > 0].min()))
-        if k < 2:
-            return DEFAULT_C, "default"
-    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        keep = np.sort(keep)
+        x, y, groups, weights = x[keep], y[keep], _take(groups, keep), _take(weights, keep)
+    splits = cv_splits(y, folds, seed, groups)
+    if not splits:
+        return DEFAULT_C, "default"
     labels = np.unique(y)
     best_c, best_loss = DEFAULT_C, np.inf
     for c in C_GRID:
         losses = []
-        for train, test in splitter.split(x, y):
-            clf = _fit(x[train], y[train], c, seed)
-            losses.append(log_loss(y[test], clf.predict_proba(x[test]), labels=labels))
+        for train, test in splits:
+            clf = _fit(x[train], y[train], c, seed, _take(weights, train))
+            losses.append(log_loss(y[test], clf.predict_proba(x[test]), labels=labels,
+                                   sample_weight=_take(weights, test)))
         loss = float(np.mean(losses))
         if loss < best_loss - 1e-9:
             best_c, best_loss = c, loss
@@ -144,19 +193,19 @@ def select_c(x: np.ndarray, y: np.ndarray, folds: int, seed: int) -> tuple[float
 
 
 # --- evaluation ---------------------------------------------------------------------------
-def _oof_probabilities(x: np.ndarray, y: np.ndarray, c: float, folds: int, seed: int
+def _oof_probabilities(x: np.ndarray, y: np.ndarray, c: float, folds: int, seed: int,
+                       groups: np.ndarray | None = None, weights: np.ndarray | None = None,
                        ) -> tuple[np.ndarray, int] | None:
-    """Out-of-fold probabilities by stratified k-fold, or None with too little data."""
-    counts = np.bincount(y)
-    k = int(min(folds, counts[counts > 0].min()))
-    if k < 2:
+    """Out-of-fold probabilities by stratified (group) k-fold, or None with too little data."""
+    splits = cv_splits(y, folds, seed, groups)
+    if not splits or len(np.unique(np.concatenate([test for _, test in splits]))) < len(y):
         return None
     n_classes = int(y.max()) + 1
     probs = np.zeros((len(y), n_classes), dtype=np.float64)
-    for train, test in StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(x, y):
-        clf = _fit(x[train], y[train], c, seed)
+    for train, test in splits:
+        clf = _fit(x[train], y[train], c, seed, _take(weights, train))
         probs[np.ix_(test, clf.classes_)] = clf.predict_proba(x[test])
-    return probs, k
+    return probs, len(splits)
 
 
 def suggest_threshold(truth: np.ndarray, scores: np.ndarray) -> float:
@@ -209,15 +258,15 @@ def _train_exclusive(x: np.ndarray, data: TrainingData, concepts: Sequence[str],
     if missing:
         raise TrainingError(f"no positive examples for {', '.join(missing)}",
                             code="no_positives", details={"concepts": missing})
-    xs = x[rows]
-    c, how = select_c(xs, y, folds, seed)
-    clf = _fit(xs, y, c, seed)
+    xs, groups, weights = x[rows], _take(data.groups(), rows), _take(data.weights(), rows)
+    c, how = select_c(xs, y, folds, seed, groups, weights)
+    clf = _fit(xs, y, c, seed, weights)
     weight, bias = clf.coef_.astype(np.float32), clf.intercept_.astype(np.float32)
     if len(concepts) == 2:
         # sklearn stores a binary problem as one row; softmax over [0, w] is the same model.
         weight = np.vstack([np.zeros_like(weight), weight])
         bias = np.concatenate([np.zeros_like(bias), bias])
-    oof = _oof_probabilities(xs, y, c, folds, seed)
+    oof = _oof_probabilities(xs, y, c, folds, seed, groups, weights)
     if oof is None:
         metrics = _insufficient("every concept needs at least 2 examples for cross-validation")
     else:
@@ -240,7 +289,7 @@ def _train_exclusive(x: np.ndarray, data: TrainingData, concepts: Sequence[str],
         params={"head": "logistic_regression", "activation": "softmax", "C": c,
                 "C_selection": how, "class_weight": "balanced"},
         metrics=metrics,
-        counts={"examples": int(len(rows)),
+        counts={"examples": int(len(rows)), "inputs": data.inputs_among(rows),
                 "positives": {cn: int(n) for cn, n in zip(concepts, counts)},
                 "ignored_ambiguous": int(sum(1 for p in data.positive
                                              if len(p & set(concepts)) > 1))},
@@ -271,11 +320,12 @@ def _train_one_vs_rest(x: np.ndarray, data: TrainingData, concepts: Sequence[str
     for col, concept in enumerate(concepts):
         rows = np.flatnonzero(y_all[:, col] != UNLABELLED)
         xs, y = x[rows], y_all[rows, col]
-        c, _ = select_c(xs, y, folds, seed)
+        groups, weights = _take(data.groups(), rows), _take(data.weights(), rows)
+        c, _ = select_c(xs, y, folds, seed, groups, weights)
         chosen[concept] = c
-        clf = _fit(xs, y, c, seed)
+        clf = _fit(xs, y, c, seed, weights)
         weight[col], bias[col] = clf.coef_[0], clf.intercept_[0]
-        oof = _oof_probabilities(xs, y, c, folds, seed)
+        oof = _oof_probabilities(xs, y, c, folds, seed, groups, weights)
         if oof is None:
             insufficient.append(concept)
             continue
@@ -303,6 +353,7 @@ def _train_one_vs_rest(x: np.ndarray, data: TrainingData, concepts: Sequence[str
                 "class_weight": "balanced", "closed_environment": closed_environment},
         metrics=metrics,
         counts={"examples": int((y_all != UNLABELLED).any(axis=1).sum()),
+                "inputs": data.inputs_among(np.flatnonzero((y_all != UNLABELLED).any(axis=1))),
                 "positives": {c: int(n) for c, n in zip(concepts, positives)},
                 "negatives": {c: int(n) for c, n in zip(concepts, negatives)}},
     )

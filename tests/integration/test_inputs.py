@@ -21,7 +21,7 @@ def test_add_answers_at_once_with_ids_and_a_job(live):
     job = live.wait_job(body["job"]["id"])
     assert job["status"] == "succeeded"
     assert job["progress"] == {"done": 2, "total": 2}
-    assert job["result"] == {"embedded": 2, "skipped": 0}
+    assert job["result"] == {"embedded": 2, "failed": 0, "skipped": 0}
     assert job["started_at"] >= job["created_at"] and job["finished_at"] >= job["started_at"]
 
     got = live.get("/v1/inputs/a").get_json()["input"]
@@ -39,8 +39,10 @@ def _stage_without_job(tenant, redis_client, settings, input_id: str) -> None:
 
     store = InputStore(redis_client, settings.redis_prefix)
     with redis_client.pipeline() as pipe:
-        store.stage(tenant.id, [{"id": input_id, "data": {"text": "waiting"}, "positive": [],
-                                 "negative": ["x"], "metadata": {}}], "no-job", EMBEDDER, pipe)
+        store.stage(tenant.id, [{"id": input_id, "modality": "text", "data": {"text": "waiting"},
+                                 "source": {"text": "waiting"}, "embedder": EMBEDDER,
+                                 "positive": [], "negative": ["x"], "metadata": {}}],
+                    "no-job", pipe)
         pipe.execute()
 
 
@@ -105,7 +107,8 @@ def test_redelivered_embed_task_does_not_duplicate(live, runtime, worker):
     # Running the plain function again on finished inputs changes nothing.
     from workers.embedding import embed_inputs
 
-    assert embed_inputs(runtime, body["job"]["id"], live.id, ids) == {"embedded": 0, "skipped": 6}
+    assert embed_inputs(runtime, body["job"]["id"], live.id, ids) == {"embedded": 0, "failed": 0,
+                                                                   "skipped": 6}
     assert runtime.vectors.count(EMBEDDER, live.id) == 6
 
 

@@ -95,9 +95,10 @@ def test_poison_embed_job_fails_and_marks_its_inputs_failed(live, worker, runtim
 
     job = runtime.jobs.create(live.id, "embed", 1)
     with runtime.redis.pipeline() as pipe:
-        runtime.inputs.stage(live.id, [{"id": "poison", "data": {"text": "x"}, "positive": [],
-                                        "negative": [], "metadata": {}}], job["id"],
-                             "all-minilm-l6-v2", pipe)
+        runtime.inputs.stage(live.id, [{"id": "poison", "modality": "text", "data": {"text": "x"},
+                                        "source": {"text": "x"}, "embedder": "all-minilm-l6-v2",
+                                        "positive": [], "negative": [], "metadata": {}}],
+                             job["id"], pipe)
         pipe.execute()
     for _ in range(settings.max_deliveries):
         runtime.jobs.start(job["id"])  # deliveries that each killed their worker

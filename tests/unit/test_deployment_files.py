@@ -173,7 +173,7 @@ def test_env_example_values_are_the_defaults(tmp_path, monkeypatch):
     example.write_text(text.replace("\nHEADSTART_ADMIN_KEY=change-me\n", "\n"))
     loaded = Settings(_env_file=example)
     for field, info in Settings.model_fields.items():
-        assert getattr(loaded, field) == info.default, field
+        assert getattr(loaded, field) == info.get_default(call_default_factory=True), field
 
 
 # --- (d) Makefile and CI ------------------------------------------------------

@@ -126,3 +126,56 @@ def test_select_c_subsample_keeps_a_rare_class():
     x[:4] += 3.0
     c, how = select_c(x, y, folds=5, seed=0)
     assert how == "cv" and c in (0.1, 1.0, 10.0, 100.0)
+
+
+# --- videos: many rows (frames) per input -----------------------------------------------
+def _videos(videos_per_class: int, frames: int, classes: int = 2, seed: int = 0) -> TrainingData:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, 16))
+    rows, positive, ids = [], [], []
+    for c in range(classes):
+        for v in range(videos_per_class):
+            offset = 0.5 * rng.normal(size=16)  # frames of one video look alike
+            for _ in range(frames):
+                rows.append(centres[c] + offset + 0.05 * rng.normal(size=16))
+                positive.append(frozenset([f"c{c}"]))
+                ids.append(f"video-{c}-{v}")
+    return TrainingData(vectors=np.asarray(rows, dtype=np.float32), positive=positive,
+                        negative=[frozenset()] * len(rows), input_ids=ids,
+                        frames=[frames] * len(rows))
+
+
+def test_cv_splits_never_split_a_video_across_train_and_test():
+    from workers.training import cv_splits
+
+    data = _videos(videos_per_class=4, frames=6)
+    y = np.asarray([int(next(iter(p))[1]) for p in data.positive])
+    splits = cv_splits(y, folds=5, seed=0, groups=data.groups())
+    assert len(splits) == 4  # k is bounded by the 4 videos per class, not the 24 frames
+    groups = data.groups()
+    for train, test in splits:
+        assert not set(groups[train]) & set(groups[test])
+
+
+def test_a_video_weighs_as_one_input_and_folds_count_videos():
+    data = _videos(videos_per_class=2, frames=10)
+    assert np.allclose(data.weights(), 0.1)
+    head = train_head(data, ["c0", "c1"], mutually_exclusive=True, closed_environment=True,
+                      folds=5)
+    # Two videos per concept: two folds of whole videos, not five folds of frames.
+    assert head.metrics["status"] == "ok" and head.metrics["folds"] == 2
+    one_each = _videos(videos_per_class=1, frames=10)
+    head = train_head(one_each, ["c0", "c1"], mutually_exclusive=True,
+                      closed_environment=True, folds=5)
+    # One video per concept cannot be cross-validated honestly, however many frames.
+    assert head.metrics["status"] == "insufficient_data"
+    assert head.params["C_selection"] == "default"
+
+
+def test_images_alone_have_no_groups_or_weights():
+    x, labels = _blobs(5, 2)
+    data = TrainingData(vectors=x, positive=[frozenset([label]) for label in labels],
+                        negative=[frozenset()] * len(labels), input_ids=[str(i) for i in
+                                                                         range(len(labels))],
+                        frames=[1] * len(labels))
+    assert data.groups() is None and data.weights() is None

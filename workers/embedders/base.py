@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+from shared.errors import InvalidField
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 def pick_device(preference: str) -> torch.device:
@@ -17,12 +23,37 @@ def pick_device(preference: str) -> torch.device:
 
 
 class Embedder(ABC):
-    """Turns a batch of inputs of one modality into L2-normalised float32 vectors."""
+    """Turns a batch of inputs of one modality into L2-normalised float32 vectors.
+
+    Subclasses override the ``embed_*`` methods of the modalities they list in
+    ``modalities``; the others refuse with :class:`InvalidField` on ``data``, so a
+    request that slipped past the API's modality check still fails as a client error.
+
+    Attributes:
+        id: The embedder id of the catalog.
+        dim: Size of the vectors.
+        modalities: Input kinds accepted (``"text"``, ``"image"``, ``"video"``).
+        image_size: Side of the square the embedder crops images to, so decoders can
+            downscale large images before handing them over; None for text-only ones.
+    """
 
     id: str
     dim: int
     modalities: tuple[str, ...]
+    image_size: int | None = None
 
-    @abstractmethod
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts; returns an array of shape ``(len(texts), dim)``."""
+        """Embed texts; returns an array of shape ``(len(texts), dim)``.
+
+        Raises:
+            InvalidField: The embedder does not embed text.
+        """
+        raise InvalidField("data", f"embedder {self.id!r} does not embed text")
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Embed RGB images; returns float32 unit vectors of shape ``(len(images), dim)``.
+
+        Raises:
+            InvalidField: The embedder does not embed images.
+        """
+        raise InvalidField("data", f"embedder {self.id!r} does not embed images")

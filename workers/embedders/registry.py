@@ -7,25 +7,46 @@ from collections.abc import Callable
 
 import torch
 
-from shared.embedders import EMBEDDERS
+from shared.embedders import EmbedderSpec, embedder_catalog
 from shared.errors import InvalidField
+from shared.settings import Settings
 from workers.embedders.base import Embedder, pick_device
-from workers.embedders.text import TransformerTextEmbedder, minilm_path
 
-Loader = Callable[[torch.device], Embedder]
+Loader = Callable[[EmbedderSpec, torch.device], Embedder]
 
+
+def _minilm(spec: EmbedderSpec, device: torch.device) -> Embedder:
+    from workers.embedders.text import TransformerTextEmbedder, minilm_path
+
+    return TransformerTextEmbedder(spec.id, minilm_path(), device)
+
+
+def _efficientnet(spec: EmbedderSpec, device: torch.device) -> Embedder:
+    from workers.embedders.image import EfficientNetLiteEmbedder
+
+    return EfficientNetLiteEmbedder(spec.id, device)
+
+
+def _clip(spec: EmbedderSpec, device: torch.device) -> Embedder:
+    from workers.embedders.clip import ClipEmbedder
+
+    return ClipEmbedder(spec.id, spec.source or "", device)
+
+
+# By the catalog's `kind`; imports stay inside so a worker loads only what it uses.
 LOADERS: dict[str, Loader] = {
-    "all-minilm-l6-v2": lambda device: TransformerTextEmbedder(
-        "all-minilm-l6-v2", minilm_path(), device
-    ),
+    "minilm": _minilm,
+    "efficientnet-lite0": _efficientnet,
+    "clip": _clip,
 }
 
 
 class EmbedderRegistry:
     """Process-wide cache of loaded embedders."""
 
-    def __init__(self, device: str = "auto") -> None:
-        self.device = pick_device(device)
+    def __init__(self, settings: Settings) -> None:
+        self.device = pick_device(settings.device)
+        self.catalog = embedder_catalog(settings)
         self._loaded: dict[str, Embedder] = {}
         self._lock = threading.Lock()
 
@@ -34,9 +55,10 @@ class EmbedderRegistry:
         embedder = self._loaded.get(embedder_id)
         if embedder is not None:
             return embedder
-        if embedder_id not in EMBEDDERS or embedder_id not in LOADERS:
+        spec = self.catalog.get(embedder_id)
+        if spec is None or spec.kind not in LOADERS:
             raise InvalidField("embedder", f"unknown embedder {embedder_id!r}")
         with self._lock:
             if embedder_id not in self._loaded:
-                self._loaded[embedder_id] = LOADERS[embedder_id](self.device)
+                self._loaded[embedder_id] = LOADERS[spec.kind](spec, self.device)
             return self._loaded[embedder_id]
