@@ -18,8 +18,6 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
-from werkzeug.datastructures import FileStorage
-
 from api.limits import check_text
 from shared.errors import InvalidField, PayloadTooLarge
 from shared.media import MediaError
@@ -58,7 +56,7 @@ def _media_error(field_name: str, exc: MediaError) -> InvalidField:
 
 
 def _read_bytes(settings: Settings, source: MediaSource, field_name: str,
-                files: Mapping[str, FileStorage], modality: str) -> bytes:
+                files: Mapping[str, bytes], modality: str) -> bytes:
     cap = settings.max_video_bytes if modality == "video" else settings.max_image_bytes
     if source.base64 is not None:
         text = source.base64
@@ -75,7 +73,7 @@ def _read_bytes(settings: Settings, source: MediaSource, field_name: str,
         if part is None:
             raise InvalidField(f"{field_name}.file",
                                f"no multipart part named {source.file!r} in this request")
-        data = part.read(cap + 1)
+        data = part
         where = f"{field_name}.file"
     if len(data) > cap:
         raise PayloadTooLarge(f"{where}: the {modality} is over {cap} bytes",
@@ -97,7 +95,7 @@ def _prepare_url(settings: Settings, url: str, field_name: str, modality: str) -
 
 
 def prepare_data(settings: Settings, data: InputData, field_name: str,
-                 files: Mapping[str, FileStorage], default_sample_ms: int | None = None,
+                 files: Mapping[str, bytes], default_sample_ms: int | None = None,
                  ) -> PreparedData:
     """Check one input's data and describe it for staging.
 
@@ -105,7 +103,7 @@ def prepare_data(settings: Settings, data: InputData, field_name: str,
         settings: Limits and URL policy.
         data: The validated ``data`` object of one input.
         field_name: Its path in the request, e.g. ``inputs[2].data``, for errors.
-        files: Parts of a multipart request by name (empty for JSON).
+        files: Bytes of a multipart request's file parts by name (empty for JSON).
         default_sample_ms: Video frame gap when the video gives none.
 
     Raises:

@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel, ValidationError
-from werkzeug.datastructures import FileStorage
 
 from api.openapi import invalid_field
 from shared.errors import MalformedRequest
@@ -27,8 +26,11 @@ def accepts_multipart(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
-def json_or_multipart(model: type[Body]) -> tuple[Body, Mapping[str, FileStorage]]:
-    """The validated body and the request's file parts (none for JSON).
+def json_or_multipart(model: type[Body]) -> tuple[Body, Mapping[str, bytes]]:
+    """The validated body and the bytes of the request's file parts (none for JSON).
+
+    Parts are read once here (the request size cap bounds them), so two inputs
+    may name the same part.
 
     Raises:
         MalformedRequest: The ``json`` part is not JSON.
@@ -42,6 +44,7 @@ def json_or_multipart(model: type[Body]) -> tuple[Body, Mapping[str, FileStorage
         raise MalformedRequest("the multipart part 'json' is not valid JSON",
                                details={"field": "json"}) from exc
     try:
-        return model.model_validate(payload), request.files
+        body = model.model_validate(payload)
     except ValidationError as exc:
         raise invalid_field(exc) from exc
+    return body, {name: part.read() for name, part in request.files.items()}

@@ -43,13 +43,26 @@ def points_of(staged: dict[str, Any], embedding: Embedding) -> list[tuple[np.nda
 
 def _clear_leftovers(rt: WorkerRuntime, app: str, input_id: str, staged: dict[str, Any],
                      embedder_id: str, points: int) -> None:
-    """Remove what an earlier version of a re-sent input left behind."""
+    """Remove what an earlier version of a re-sent input left in Qdrant.
+
+    Args:
+        rt: Worker runtime.
+        app: Owning app.
+        input_id: The input.
+        staged: Its staged record (``previous_embedder`` says where it was).
+        embedder_id: Where the new version's points go.
+        points: How many points the new version has; 0 when it failed, which
+            leaves the input with none (old vectors must not train models).
+    """
     previous = staged.get("previous_embedder")
     if previous is None:
         return
     if previous != embedder_id:
         rt.vectors.delete(previous, app, [input_id])
-    rt.vectors.delete_frames_from(embedder_id, app, input_id, points)
+    if points:
+        rt.vectors.delete_frames_from(embedder_id, app, input_id, points)
+    else:
+        rt.vectors.delete(embedder_id, app, [input_id])
 
 
 def embed_inputs(rt: WorkerRuntime, job_id: str, app: str, input_ids: list[str]) -> dict[str, Any]:
@@ -85,7 +98,7 @@ def embed_inputs(rt: WorkerRuntime, job_id: str, app: str, input_ids: list[str])
                         skipped += 1
                         continue
                     if isinstance(result, MediaError):
-                        errors.append((input_id, current["rev"], result.to_dict()))
+                        errors.append((input_id, current, result.to_dict()))
                         continue
                     points = points_of(current, result)
                     writes.extend((input_id, vector, payload) for vector, payload in points)
@@ -97,8 +110,9 @@ def embed_inputs(rt: WorkerRuntime, job_id: str, app: str, input_ids: list[str])
                         embedded += 1
                     else:
                         skipped += 1
-                for input_id, rev, error in errors:
-                    if rt.inputs.finalise(app, input_id, rev, error=error):
+                for input_id, current, error in errors:
+                    _clear_leftovers(rt, app, input_id, current, embedder_id, 0)
+                    if rt.inputs.finalise(app, input_id, current["rev"], error=error):
                         failed += 1
         rt.jobs.set_progress(job_id, min(start + size, len(input_ids)))
     return {"embedded": embedded, "failed": failed, "skipped": skipped}
@@ -107,7 +121,8 @@ def embed_inputs(rt: WorkerRuntime, job_id: str, app: str, input_ids: list[str])
 def settle_unfinished(rt: WorkerRuntime, app: str, job_id: str, input_ids: list[str]) -> int:
     """Mark this job's still-pending inputs failed when the job failed or was cancelled.
 
-    Inputs re-sent meanwhile belong to a newer job and are left alone.
+    Inputs re-sent meanwhile belong to a newer job and are left alone. A failed
+    re-send also loses the vectors of its earlier version, as a failed input has none.
 
     Returns:
         How many inputs were marked failed.
@@ -117,7 +132,11 @@ def settle_unfinished(rt: WorkerRuntime, app: str, job_id: str, input_ids: list[
         return 0
     error = job["error"] if job["status"] == FAILED and job["error"] else CANCELLED_ERROR
     marked = 0
-    for input_id, status in rt.inputs.statuses(app, input_ids).items():
-        if status["status"] == PENDING and status["job_id"] == job_id:
-            marked += rt.inputs.finalise(app, input_id, status["rev"], error=error)
+    with rt.inputs.label_lock(app):
+        for input_id, status in rt.inputs.statuses(app, input_ids).items():
+            if status["status"] == PENDING and status["job_id"] == job_id:
+                staged = rt.inputs.staged(app, input_id)
+                if staged is not None and staged["rev"] == status["rev"]:
+                    _clear_leftovers(rt, app, input_id, staged, status["embedder"], 0)
+                marked += rt.inputs.finalise(app, input_id, status["rev"], error=error)
     return marked

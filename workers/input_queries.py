@@ -186,6 +186,11 @@ def delete_inputs(rt: WorkerRuntime, app: str, input_ids: list[str]) -> dict[str
         by_embedder: dict[str, list[str]] = {}
         for input_id, status in statuses.items():
             by_embedder.setdefault(status["embedder"], []).append(input_id)
+            # A re-send not embedded yet still has its earlier version elsewhere.
+            staged = rt.inputs.staged(app, input_id) if status["status"] != EMBEDDED else None
+            previous = (staged or {}).get("previous_embedder")
+            if previous and previous != status["embedder"]:
+                by_embedder.setdefault(previous, []).append(input_id)
         for embedder_id, ids in by_embedder.items():
             rt.vectors.delete(embedder_id, app, ids)
         rt.inputs.forget(app, list(statuses))

@@ -50,7 +50,7 @@ class TrainingData:
 
     def inputs_among(self, rows: np.ndarray) -> int:
         """How many distinct inputs the given rows come from."""
-        if not self.input_ids:
+        if not self.input_ids or self.groups() is None:
             return int(len(rows))
         return len({self.input_ids[i] for i in rows})
 
@@ -208,6 +208,23 @@ def _oof_probabilities(x: np.ndarray, y: np.ndarray, c: float, folds: int, seed:
     return probs, len(splits)
 
 
+def per_input(probs: np.ndarray, y: np.ndarray, groups: np.ndarray | None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold probabilities averaged over each input's rows, one row per input.
+
+    A video is scored as predict scores it (the mean over its frames), so metrics
+    count inputs, not frames. Without groups every row is an input already.
+    """
+    if groups is None:
+        return probs, y
+    _, index = np.unique(groups, return_inverse=True)
+    sums = np.zeros((int(index.max()) + 1, probs.shape[1]))
+    np.add.at(sums, index, probs)
+    labels = np.empty(len(sums), dtype=y.dtype)
+    labels[index] = y  # an input's rows share its label
+    return sums / np.bincount(index)[:, None], labels
+
+
 def suggest_threshold(truth: np.ndarray, scores: np.ndarray) -> float:
     """The score threshold with the best F1 on held-out predictions."""
     order = np.argsort(-scores)
@@ -253,6 +270,7 @@ def _train_exclusive(x: np.ndarray, data: TrainingData, concepts: Sequence[str],
         raise TrainingError("a mutually exclusive model needs at least 2 concepts",
                             code="too_few_concepts", details={"concepts": list(concepts)})
     rows, y = exclusive_targets(data, concepts)
+    y_rows = y
     counts = np.bincount(y, minlength=len(concepts))
     missing = [c for c, n in zip(concepts, counts) if n == 0]
     if missing:
@@ -270,7 +288,8 @@ def _train_exclusive(x: np.ndarray, data: TrainingData, concepts: Sequence[str],
     if oof is None:
         metrics = _insufficient("every concept needs at least 2 examples for cross-validation")
     else:
-        probs, k = oof
+        probs, y = per_input(oof[0], y, groups)
+        k = oof[1]
         predicted = probs.argmax(axis=1)
         per_concept = {
             concept: _concept_metrics((y == i).astype(int), probs[:, i],
@@ -289,8 +308,9 @@ def _train_exclusive(x: np.ndarray, data: TrainingData, concepts: Sequence[str],
         params={"head": "logistic_regression", "activation": "softmax", "C": c,
                 "C_selection": how, "class_weight": "balanced"},
         metrics=metrics,
-        counts={"examples": int(len(rows)), "inputs": data.inputs_among(rows),
-                "positives": {cn: int(n) for cn, n in zip(concepts, counts)},
+        counts={"examples": data.inputs_among(rows), "rows": int(len(rows)),
+                "positives": {cn: data.inputs_among(rows[y_rows == i])
+                              for i, cn in enumerate(concepts)},
                 "ignored_ambiguous": int(sum(1 for p in data.positive
                                              if len(p & set(concepts)) > 1))},
     )
@@ -330,7 +350,8 @@ def _train_one_vs_rest(x: np.ndarray, data: TrainingData, concepts: Sequence[str
             insufficient.append(concept)
             continue
         folds_used.append(oof[1])
-        scores = oof[0][:, 1]
+        probs, y = per_input(oof[0], y, groups)
+        scores = probs[:, 1]
         predicted = (scores >= 0.5).astype(int)
         per_concept[concept] = _concept_metrics(y, scores, predicted)
         confusion[concept] = {
@@ -339,6 +360,7 @@ def _train_one_vs_rest(x: np.ndarray, data: TrainingData, concepts: Sequence[str
             "fn": int(((predicted == 0) & (y == 1)).sum()),
             "tn": int(((predicted == 0) & (y == 0)).sum()),
         }
+    labelled = np.flatnonzero((y_all != UNLABELLED).any(axis=1))
     if insufficient:
         metrics = _insufficient(
             "each concept needs at least 2 positive and 2 negative examples for "
@@ -352,10 +374,11 @@ def _train_one_vs_rest(x: np.ndarray, data: TrainingData, concepts: Sequence[str
         params={"head": "logistic_regression", "activation": "sigmoid", "C": chosen,
                 "class_weight": "balanced", "closed_environment": closed_environment},
         metrics=metrics,
-        counts={"examples": int((y_all != UNLABELLED).any(axis=1).sum()),
-                "inputs": data.inputs_among(np.flatnonzero((y_all != UNLABELLED).any(axis=1))),
-                "positives": {c: int(n) for c, n in zip(concepts, positives)},
-                "negatives": {c: int(n) for c, n in zip(concepts, negatives)}},
+        counts={"examples": data.inputs_among(labelled), "rows": int(len(labelled)),
+                "positives": {c: data.inputs_among(np.flatnonzero(y_all[:, col] == 1))
+                              for col, c in enumerate(concepts)},
+                "negatives": {c: data.inputs_among(np.flatnonzero(y_all[:, col] == 0))
+                              for col, c in enumerate(concepts)}},
     )
 
 

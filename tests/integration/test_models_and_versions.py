@@ -109,7 +109,7 @@ def test_explicit_negatives_train_a_one_concept_model(live):
                                   "options": {"closed_environment": False}})
     version = live.train("is-sport")
     assert version["status"] == "trained", version
-    assert version["counts"] == {"examples": 8, "inputs": 8, "positives": {"sports": 4},
+    assert version["counts"] == {"examples": 8, "rows": 8, "positives": {"sports": 4},
                                  "negatives": {"sports": 4}}
     out = live.post("/v1/models/is-sport/predict", json={"inputs": [
         {"data": {"text": "The team lost the final on penalties."}},

@@ -220,3 +220,45 @@ def test_predict_reports_a_failed_url_on_its_input_only(live, media):
         {"data": {"image": {"base64": b64(BAD_IMAGES["truncated"][0])}}}]})
     assert bad.status_code == 422
     assert bad.get_json()["error"]["details"]["field"] == "inputs[0].data.image.base64"
+
+
+def test_a_failed_resend_leaves_no_vectors_of_the_old_version(live, runtime, media):
+    live.add_inputs([{"id": "was-text", "data": {"text": "a cat on a mat"},
+                      "concepts": [{"id": "cat", "value": 1}]},
+                     {"id": "was-image", "data": {"image": {"base64": b64(_jpeg())}},
+                      "concepts": [{"id": "cat", "value": 1}]}])
+    gone = media.base + "/never-there.jpg"
+    live.add_inputs([{"id": "was-text", "data": {"image": {"url": gone}}},
+                     {"id": "was-image", "data": {"image": {"url": gone}}}])
+    for input_id in ("was-text", "was-image"):
+        assert live.get(f"/v1/inputs/{input_id}").get_json()["input"]["status"] == "failed"
+    # A failed input has no vectors: its old ones must not train models any more.
+    assert runtime.vectors.count("all-minilm-l6-v2", live.id) == 0
+    assert runtime.vectors.count(IMAGE_EMBEDDER, live.id) == 0
+
+
+def test_deleting_a_pending_resend_removes_its_earlier_version_too(live, runtime, redis_client,
+                                                                   settings):
+    from shared.inputs import InputStore
+
+    live.add_inputs([{"id": "x", "data": {"text": "a cat on a mat"}}])
+    store = InputStore(redis_client, settings.redis_prefix)
+    with redis_client.pipeline() as pipe:  # re-sent as an image, its job not run yet
+        store.stage(live.id, [{"id": "x", "modality": "image", "data": {"image": {}},
+                               "source": {"blob": True}, "embedder": IMAGE_EMBEDDER,
+                               "positive": [], "negative": [], "metadata": {}}],
+                    "no-job", pipe)
+        pipe.execute()
+    assert live.delete("/v1/inputs/x").status_code == 204
+    assert runtime.vectors.count("all-minilm-l6-v2", live.id) == 0
+
+
+def test_one_upload_part_may_serve_two_inputs(live):
+    body = live.client.post(
+        "/v1/inputs", headers=live.headers, content_type="multipart/form-data",
+        data={"json": '{"inputs": [{"id": "a", "data": {"image": {"file": "p"}}},'
+                      ' {"id": "b", "data": {"image": {"file": "p"}}}]}',
+              "p": (io.BytesIO(_jpeg()), "cat.jpg")})
+    assert body.status_code == 202, body.get_json()
+    job = live.wait_job(body.get_json()["job"]["id"])
+    assert job["result"]["embedded"] == 2

@@ -101,6 +101,16 @@ def test_held_out_photos_are_predicted_correctly(visual):
         assert output["concepts"][0]["id"] == output["input"]["id"], output
 
 
+def test_an_async_predict_frees_its_staged_media(visual, runtime):
+    resp = visual.post("/v1/models/things/predict", json={
+        "inputs": [{"data": {"image": {"base64": b64(encode(photo("rocket")))}}}],
+        "options": {"async": True}})
+    assert resp.status_code == 202
+    job = visual.wait_job(resp.get_json()["job"]["id"])
+    assert job["result"]["outputs"][0]["concepts"][0]["id"] == "rocket"
+    assert not runtime.redis.exists(runtime.jobs.key("predict", job["id"]))
+
+
 def test_predict_by_url_and_by_upload(visual, media):
     url = media.add("/predict/cat.png", encode(photo("cat").resize((300, 200)), "PNG"),
                     "image/png")
@@ -158,8 +168,11 @@ def test_video_inputs_store_a_point_per_frame_and_train(visual, runtime):
     # Training sees the frames (labels inherited from the video), as rows of one input.
     version = visual.train("things")
     assert version["status"] == "trained"
-    assert version["counts"]["examples"] == 16 + 4
-    assert version["counts"]["inputs"] == 16 + 1
+    assert version["counts"]["rows"] == 16 + 4
+    assert version["counts"]["examples"] == 16 + 1
+    assert version["counts"]["positives"]["cat"] == 4 + 1
+    # Evaluated per input: the video is one example in the confusion matrix.
+    assert sum(map(sum, version["metrics"]["confusion_matrix"]["matrix"])) == 16 + 1
 
     # Re-sent shorter: the frames it no longer has are gone.
     short_video = make_video([(photo("cat"), 2)])

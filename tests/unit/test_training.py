@@ -164,6 +164,11 @@ def test_a_video_weighs_as_one_input_and_folds_count_videos():
                       folds=5)
     # Two videos per concept: two folds of whole videos, not five folds of frames.
     assert head.metrics["status"] == "ok" and head.metrics["folds"] == 2
+    # Scored per video (the mean over its frames), as predict scores it.
+    assert sum(map(sum, head.metrics["confusion_matrix"]["matrix"])) == 4
+    assert head.metrics["concepts"]["c0"]["support"] == 2
+    assert head.counts == {**head.counts, "examples": 4, "rows": 40,
+                           "positives": {"c0": 2, "c1": 2}}
     one_each = _videos(videos_per_class=1, frames=10)
     head = train_head(one_each, ["c0", "c1"], mutually_exclusive=True,
                       closed_environment=True, folds=5)
