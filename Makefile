@@ -2,7 +2,7 @@
 #
 #   make up     install, start Redis if needed, run the API and one worker (Ctrl-C stops both)
 #   make test   install, start Redis if needed, run the whole test suite
-#   make bench  run bench/bench_core.py
+#   make bench  run the benchmarks in bench/ (core service, image throughput)
 #   make clean  remove ./data (local Redis, Qdrant and model store)
 
 SHELL := /bin/bash
@@ -13,6 +13,9 @@ PIP := $(VENV)/bin/pip
 # torch first and pinned: an unpinned resolve of the project would pull a multi-GB CUDA build.
 TORCH_VERSION := 2.13.0
 STAMP := $(VENV)/.installed
+# The worker's allocator settings (see scripts/run_local.sh); the test and bench
+# processes host a worker too.
+MALLOC_TUNABLES := $(shell cat scripts/malloc-tunables)
 
 # Prerequisites must run in order: `.env` before `redis` (the Redis URL may come from `.env`).
 .NOTPARALLEL:
@@ -40,11 +43,12 @@ up: $(STAMP) .env redis
 	scripts/run_local.sh
 
 test: $(STAMP) redis
-	$(PY) -m pytest
+	GLIBC_TUNABLES=$(MALLOC_TUNABLES) $(PY) -m pytest
 
 bench: $(STAMP) redis
 	$(PIP) install -q -e '.[bench]'
-	$(PY) bench/bench_core.py --json bench/results/core.json
+	GLIBC_TUNABLES=$(MALLOC_TUNABLES) $(PY) bench/bench_core.py --json bench/results/core.json
+	GLIBC_TUNABLES=$(MALLOC_TUNABLES) $(PY) bench/bench_images.py --json bench/results/images.json
 
 clean:
 	rm -rf data

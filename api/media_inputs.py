@@ -127,7 +127,7 @@ def prepare_data(settings: Settings, data: InputData, field_name: str,
     blob = _read_bytes(settings, source, where, files, modality)
     try:
         if modality == "image":
-            _, info = decode_image(blob, image_limits(settings), max_side=CHECK_SIDE)
+            _, info = decode_image(blob, image_limits(settings), min_side=CHECK_SIDE)
             view = {"format": info.format, "width": info.width, "height": info.height}
         else:
             limits = video_limits(settings)

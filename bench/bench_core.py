@@ -631,15 +631,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         redis_client.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
+    return publish(results, render(results), args.json)
+
+
+def publish(results: dict[str, Any], table: str, json_path: Path | None) -> int:
+    """Print the table and write the results (with the table) as JSON when asked."""
     results["environment"]["loadavg_end"] = list(os.getloadavg())
-    table = render(results)
     results["table_markdown"] = table
     print()
     print(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
-        print(f"\nwrote {args.json}")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=2))
+        print(f"\nwrote {json_path}")
     return 0
 
 

@@ -30,7 +30,11 @@ trap 'exit 143' TERM
     --worker-class gthread --workers 2 --threads 8 &
 
 # Models come from installed packages: never reach out to the Hugging Face Hub.
+# glibc's allocator would mmap and unmap every large activation tensor, page-faulting
+# it in again on each forward pass: one heap, kept, makes CPU inference ~2x faster
+# (docs/benchmarks.md).
 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false \
+GLIBC_TUNABLES="${GLIBC_TUNABLES:-$(cat scripts/malloc-tunables)}" \
     "$bin/celery" -A workers.celery_app worker --pool threads --concurrency "$concurrency" \
     -Q "$queues" --loglevel INFO &
 

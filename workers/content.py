@@ -84,7 +84,7 @@ def _load_image(settings: Settings, embedder: Embedder, content: Content
                 ) -> Image.Image | MediaError:
     try:
         image, _ = decode_image(media_bytes(settings, content), image_limits(settings),
-                                max_side=_decode_side(embedder))
+                                min_side=_decode_side(embedder))
         return image
     except MediaError as exc:
         return exc

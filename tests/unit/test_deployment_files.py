@@ -95,6 +95,13 @@ def test_compose_model_store_is_a_volume_of_the_worker(compose):
     assert any(str(v).split(":")[1] == store for v in worker["volumes"])
 
 
+def test_every_worker_gets_the_same_allocator_settings(compose):
+    tunables = (ROOT / "scripts" / "malloc-tunables").read_text().strip()
+    assert compose["services"]["worker"]["environment"]["GLIBC_TUNABLES"] == tunables
+    assert "scripts/malloc-tunables" in (ROOT / "scripts" / "run_local.sh").read_text()
+    assert "GLIBC_TUNABLES=$(MALLOC_TUNABLES)" in (ROOT / "Makefile").read_text()
+
+
 # --- (b) compose variables are settings --------------------------------------
 
 def compose_variables(compose: dict[str, Any]) -> set[str]:
