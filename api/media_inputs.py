@@ -3,9 +3,9 @@
 Everything that can be known from the request is checked here, so a bad file
 is a 4xx naming the input: base64 that does not decode, a file that is not an
 image of an allowed format, truncated, a bomb, too big; a video that cannot be
-probed, has no video stream or no frame, or is over the caps; a URL that is not http(s) or
-points at a non-global address. What only a fetch can tell (an unreachable
-URL) becomes the input's ``failed`` status later.
+probed, has no video stream or no frame, or is over the caps; a URL that is not
+http(s) or points at a non-global address. What only a fetch can tell (an
+unreachable URL) becomes the input's ``failed`` status later.
 """
 
 from __future__ import annotations
