@@ -2,7 +2,7 @@
 #
 #   make up     install, start Redis if needed, run the API and one worker (Ctrl-C stops both)
 #   make test   install, start Redis if needed, run the whole test suite
-#   make bench  run the benchmarks in bench/ (core service, image throughput)
+#   make bench  run the benchmarks in bench/ (core service, image throughput, few-shot accuracy)
 #   make clean  remove ./data (local Redis, Qdrant and model store)
 
 SHELL := /bin/bash
@@ -49,6 +49,7 @@ bench: $(STAMP) redis
 	$(PIP) install -q -e '.[bench]'
 	GLIBC_TUNABLES=$(MALLOC_TUNABLES) $(PY) bench/bench_core.py --json bench/results/core.json
 	GLIBC_TUNABLES=$(MALLOC_TUNABLES) $(PY) bench/bench_images.py --json bench/results/images.json
+	GLIBC_TUNABLES=$(MALLOC_TUNABLES) $(PY) bench/fewshot.py --json bench/results/fewshot.json
 
 clean:
 	rm -rf data

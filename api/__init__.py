@@ -41,7 +41,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     Returns:
         The configured app, with every blueprint and the OpenAPI document.
     """
-    from api import apps, concepts, embedders, inputs, jobs, keys, models, predict, versions
+    from api import (
+        apps,
+        concepts,
+        embedders,
+        inputs,
+        jobs,
+        keys,
+        models,
+        predict,
+        suggestions,
+        versions,
+    )
 
     settings = settings or get_settings()
     check_defaults(settings)
@@ -53,7 +64,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["headstart"] = Services.build(settings)
     app.before_request(_reject_malformed_json)
-    for module in (apps, keys, inputs, concepts, models, versions, predict, jobs, embedders):
+    for module in (apps, keys, inputs, concepts, models, versions, predict, suggestions, jobs,
+                   embedders):
         app.register_blueprint(module.bp)
     register_error_handlers(app)
     spec.register(app)

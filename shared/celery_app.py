@@ -16,11 +16,13 @@ EMBED_INPUTS = "headstart.embed_inputs"
 TRAIN_VERSION = "headstart.train_version"
 PREDICT = "headstart.predict"
 READ_INPUTS = "headstart.read_inputs"
+SUGGEST_LABELS = "headstart.suggest_labels"
 PATCH_INPUT = "headstart.patch_input"
 DELETE_INPUTS = "headstart.delete_inputs"
 DELETE_ARTIFACTS = "headstart.delete_artifacts"
 
-# `query` is the fast queue for short reads and label edits the API waits on.
+# `query` is the fast queue for short reads (inputs, label suggestions) and label edits
+# the API waits on.
 QUEUES = ("embed", "predict", "train", "query")
 ROUTES = {
     EMBED_INPUTS: "embed",
@@ -28,6 +30,7 @@ ROUTES = {
     DELETE_ARTIFACTS: "train",
     PREDICT: "predict",
     READ_INPUTS: "query",
+    SUGGEST_LABELS: "query",
     PATCH_INPUT: "query",
     DELETE_INPUTS: "query",
 }

@@ -361,3 +361,30 @@ class Embedder(_Open):
 
 class EmbeddersResponse(_Open):
     embedders: list[Embedder]
+
+
+# --- label suggestions -----------------------------------------------------------
+class SuggestionsQuery(_Strict):
+    version: str | None = Field(
+        default=None, max_length=128,
+        description="A trained version; default: the model's default version.")
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class SuggestionInput(_Open):
+    id: str
+    data: dict[str, Any] | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Suggestion(_Open):
+    input: SuggestionInput
+    score: float = Field(description="uncertainty × (1 − closest cosine)^β, in [0, 1].")
+    uncertainty: float = Field(description="How unsure the version is about the input, 0–1.")
+    concepts: list[dict[str, Any]] = Field(description="The version's current prediction.")
+
+
+class SuggestionsResponse(_Open):
+    suggestions: list[Suggestion]
+    model_version: str
+    candidates: int = Field(description="Unlabelled inputs considered (at most 5000).")

@@ -11,7 +11,7 @@ from celery import Celery, Task
 
 from shared import celery_app as names
 from shared.errors import HeadstartError
-from workers import embedding, input_queries, prediction, train_job
+from workers import embedding, input_queries, prediction, suggestions, train_job
 from workers.job_runner import TRANSIENT_ERRORS, fail_job, run_job
 from workers.runtime import WorkerRuntime, get_runtime
 
@@ -117,6 +117,12 @@ def register_tasks(app: Celery, max_retries: int) -> None:
             return _answer(reply_to, lambda rt: input_queries.get_input(rt, app_id, input_id))
         return _answer(reply_to,
                        lambda rt: input_queries.list_inputs(rt, app_id, **(query or {})))
+
+    @app.task(name=names.SUGGEST_LABELS)
+    def suggest_labels(app_id: str, model_id: str, version_id: str, is_default: bool,
+                       limit: int, reply_to: str | None = None) -> dict[str, Any]:
+        return _answer(reply_to, lambda rt: suggestions.suggest(
+            rt, app_id, model_id, version_id, is_default, limit))
 
     @app.task(name=names.PATCH_INPUT)
     def patch_input(app_id: str, input_id: str, concepts: list[dict[str, Any]] | None,
