@@ -21,6 +21,8 @@ Methods:
 - ``headstart``: ``workers.training.train_head`` as a mutually exclusive model is
   trained in production today (L2-normalised, balanced, C by cross-validation).
 - ``centroid``: nearest class mean, cosine, on embeddings centred on the pool mean.
+- zero-shot (k = 0): ``headstart`` trained on the class names alone, phrased by the
+  embedder's template, as a zero-shot version is (text embedders only).
 - ``semi``: the class means refined by soft k-means over the unlabelled rest of the
   pool (semi-supervised prototypes); ``semi+names`` also starts each class from its
   name embedded by the same model (text embedders only). These are candidates for
@@ -76,6 +78,7 @@ class DataSet:
     test_x: np.ndarray
     test_y: np.ndarray
     names_x: np.ndarray | None = None  # class names embedded by the same model
+    prompts_x: np.ndarray | None = None  # the names as production zero-shot phrases them
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -118,8 +121,13 @@ def load_bbc(cache: Path) -> DataSet:
     y = np.array([classes.index(label) for label in labels])
     test = _stratified(y, 200, np.random.default_rng(0))
     pool = np.setdiff1d(np.arange(len(y)), test)
+    from shared.embedders import BUILTIN
+
+    template = next(s.name_template for s in BUILTIN if s.id == "all-minilm-l6-v2")
+    embedder = _text_embedder()
     return DataSet("BBC News", "all-minilm-l6-v2", classes, x[pool], y[pool], x[test], y[test],
-                   names_x=_text_embedder().embed_texts(classes))
+                   names_x=embedder.embed_texts(classes),
+                   prompts_x=embedder.embed_texts([template.format(c) for c in classes]))
 
 
 def _text_embedder() -> Any:
@@ -271,6 +279,21 @@ def evaluate(data: DataSet, ks: Sequence[int], draws: int) -> dict[str, Any]:
     return out
 
 
+def zero_shot(data: DataSet) -> dict[str, float] | None:
+    """No example at all: the production trainer on the class names alone (as a
+    zero-shot version is trained), scored on the test set. None without names."""
+    if data.prompts_x is None:
+        return None
+    from sklearn.metrics import f1_score
+
+    classes = np.arange(len(data.classes))
+    probs = headstart(data.prompts_x, classes, data, np.array([], dtype=int))
+    predicted = probs.argmax(axis=1)
+    return {"accuracy": float((predicted == data.test_y).mean()),
+            "macro_f1": float(f1_score(data.test_y, predicted, average="macro")),
+            "ece": ece(probs, data.test_y)}
+
+
 def render(results: dict[str, Any]) -> str:
     """Markdown tables, one per data set."""
     parts = []
@@ -285,6 +308,11 @@ def render(results: dict[str, Any]) -> str:
                      f"{s['macro_f1']['mean']:.3f} / {s['ece']['mean']:.3f}"
                      for s in by_method.values()]
             rows.append(f"| {k} | " + " | ".join(cells) + " |")
+        if data.get("zero_shot"):
+            z = data["zero_shot"]
+            rows.append(f"\nZero-shot (k = 0, production trainer on the concept names): "
+                        f"accuracy {z['accuracy']:.3f}, macro-F1 {z['macro_f1']:.3f}, "
+                        f"ECE {z['ece']:.3f}")
         parts.append("\n".join(rows))
     return "\n\n".join(parts)
 
@@ -310,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["datasets"].append({
             "name": data.name, "embedder": data.embedder, "classes": data.classes,
             "pool": len(data.pool_y), "test": len(data.test_y),
-            "by_k": evaluate(data, ks, args.draws)})
+            "by_k": evaluate(data, ks, args.draws), "zero_shot": zero_shot(data)})
     from bench_core import publish
 
     return publish(results, render(results), args.json)

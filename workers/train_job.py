@@ -80,6 +80,30 @@ def fetch_training_data(rt: WorkerRuntime, app: str, embedder_id: str,
                         frames=frames)
 
 
+def add_name_examples(rt: WorkerRuntime, app: str, embedder_id: str, data: TrainingData,
+                      concepts: list[str]) -> tuple[TrainingData, list[str]]:
+    """Let a model with no example for any concept learn from the concept names.
+
+    Only when the model's embedder embeds texts too (text embedders, CLIP): each
+    concept's display name, phrased by the embedder's template and embedded, becomes
+    its one positive example, in the same space as the inputs. A model with examples
+    for some concepts only is left as it is (training reports the others as having no
+    positives): one name against real examples loses to them whatever it says, so
+    mixing needs a head built for it.
+
+    Returns:
+        The data, and the concepts that are zero-shot (all of them, or none).
+    """
+    spec = rt.embedders.catalog.get(embedder_id)
+    labelled = set().union(*data.positive) if data.positive else set()
+    if labelled & set(concepts) or spec is None or spec.name_template is None:
+        return data, []
+    names = rt.concepts.names(app, concepts)
+    vectors = rt.embedders.get(embedder_id).embed_texts(
+        [spec.name_template.format(names[c]) for c in concepts])
+    return data.with_name_examples(concepts, vectors), list(concepts)
+
+
 def train_version(rt: WorkerRuntime, job_id: str, app: str, model_id: str,
                   version_id: str) -> dict[str, Any]:
     """Train, evaluate and publish one model version (idempotent on redelivery).
@@ -97,6 +121,8 @@ def train_version(rt: WorkerRuntime, job_id: str, app: str, model_id: str,
     else:
         started = now()
         data = fetch_training_data(rt, app, version["embedder"], version["concepts"])
+        data, zero_shot = add_name_examples(rt, app, version["embedder"], data,
+                                            version["concepts"])
         check_cancelled(rt, job_id)
         options = version["options"]
         head = train_head(
@@ -105,6 +131,7 @@ def train_version(rt: WorkerRuntime, job_id: str, app: str, model_id: str,
             closed_environment=options["closed_environment"],
             folds=rt.settings.cv_folds, seed=rt.settings.random_seed,
         )
+        head.counts["zero_shot"] = zero_shot
         check_cancelled(rt, job_id)
         manifest = {
             "app": app, "model_id": model_id, "version_id": version_id,

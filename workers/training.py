@@ -48,6 +48,25 @@ class TrainingData:
             return None
         return np.asarray(self.input_ids)
 
+    def with_name_examples(self, concepts: Sequence[str], vectors: np.ndarray,
+                           ) -> "TrainingData":
+        """These data plus one positive example per concept: its name, embedded.
+
+        How a concept with no example is learnt zero-shot, by an embedder that puts
+        texts and inputs in one space.
+        """
+        rows = np.asarray(vectors, dtype=np.float32)
+        old = self.vectors if len(self.vectors) else np.zeros((0, rows.shape[1]), np.float32)
+        ids = self.input_ids or [f"row-{i}" for i in range(len(self.positive))]
+        return TrainingData(
+            vectors=np.vstack([old, rows]),
+            positive=self.positive + [frozenset([c]) for c in concepts],
+            negative=self.negative + [frozenset()] * len(concepts),
+            # Ids no input can have (they hold a ':'), one group each.
+            input_ids=ids + [f"concept:{c}" for c in concepts],
+            frames=self.frames + [1] * len(concepts) if self.frames else [],
+        )
+
     def inputs_among(self, rows: np.ndarray) -> int:
         """How many distinct inputs the given rows come from."""
         if not self.input_ids or self.groups() is None:

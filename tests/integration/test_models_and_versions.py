@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.data import COOKING, SPORTS
+from tests.media import b64, crops, encode, photo
 
 
 def _topics(live, model_id: str = "topics", **options) -> None:
@@ -74,17 +75,23 @@ def test_version_lifecycle_metrics_and_artifacts(live, settings):
 
 
 def test_training_failure_codes(live):
-    live.post("/v1/models", json={"id": "empty", "concepts": ["p", "q"]})
+    # An image embedder cannot embed concept names, so concepts need examples.
+    live.post("/v1/models", json={"id": "empty", "concepts": ["p", "q"], "modality": "image"})
     version = live.train("empty")
     assert version["status"] == "failed" and version["error"]["code"] == "no_data"
 
-    live.add_texts([("only sports here", "sports"), ("more sports", "sports")])
-    _topics(live, "excl", mutually_exclusive=True)
+    live.add_inputs([{"id": f"cat{n}", "data": {"image": {"base64": b64(encode(image))}},
+                      "concepts": [{"id": "cat", "value": 1}]}
+                     for n, image in enumerate(crops(photo("cat"), 2, seed=0))])
+    live.post("/v1/models", json={"id": "excl", "concepts": ["cat", "dog"], "modality": "image",
+                                  "options": {"mutually_exclusive": True}})
     version = live.train("excl")
     assert version["error"]["code"] == "no_positives"
-    assert version["error"]["details"]["concepts"] == ["cooking"]
+    assert version["error"]["details"]["concepts"] == ["dog"]
     job = live.get("/v1/jobs?type=train&status=failed").get_json()["jobs"]
     assert {j["error"]["code"] for j in job} == {"no_data", "no_positives"}
+
+    live.add_texts([("only sports here", "sports"), ("more sports", "sports")])
 
     live.add_texts([("a pie recipe", "cooking")], id_prefix="c")
     live.post("/v1/models", json={"id": "open", "concepts": ["sports", "cooking"],
@@ -110,7 +117,7 @@ def test_explicit_negatives_train_a_one_concept_model(live):
     version = live.train("is-sport")
     assert version["status"] == "trained", version
     assert version["counts"] == {"examples": 8, "rows": 8, "positives": {"sports": 4},
-                                 "negatives": {"sports": 4}}
+                                 "negatives": {"sports": 4}, "zero_shot": []}
     out = live.post("/v1/models/is-sport/predict", json={"inputs": [
         {"data": {"text": "The team lost the final on penalties."}},
         {"data": {"text": "Add a spoon of honey to the dough."}}]}).get_json()["outputs"]

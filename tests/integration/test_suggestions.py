@@ -141,7 +141,9 @@ def test_versions_and_errors(topics):
     assert _suggest(topics, version="1", limit=1)["model_version"] == "1"
     assert topics.get("/v1/models/none/suggestions").status_code == 404
     assert topics.get("/v1/models/topics/suggestions?version=9").status_code == 404
-    topics.post("/v1/models", json={"id": "empty", "concepts": ["nothing", "nobody"]})
+    # An image model: no examples means no data (text models would train zero-shot).
+    topics.post("/v1/models", json={"id": "empty", "concepts": ["nothing", "nobody"],
+                                    "modality": "image"})
     resp = topics.get("/v1/models/empty/suggestions")
     assert resp.status_code == 409
     assert resp.get_json()["error"]["code"] == "no_trained_version"
