@@ -75,14 +75,21 @@ FALLBACK_TEXTS = {
 FALLBACK_PROBE = "The midfielder was sent off after a second yellow card in the derby."
 
 
-# --- setup (before any Headstart import) --------------------------------------------------
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def service_arg_parser(doc: str | None, redis_db: int) -> argparse.ArgumentParser:
+    """The options every benchmark that runs the service takes: JSON output and Redis."""
+    p = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", metavar="PATH", type=Path, help="also write results as JSON")
     p.add_argument("--redis-host", default="127.0.0.1:6379")
-    p.add_argument("--redis-db", type=int, default=14,
-                   help="Redis DB used by the benchmark; flushed at start and end (default 14)")
+    p.add_argument("--redis-db", type=int, default=redis_db,
+                   help=f"Redis DB used by the benchmark; flushed at start and end "
+                   f"(default {redis_db})")
+    return p
+
+
+# --- setup (before any Headstart import) --------------------------------------------------
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = service_arg_parser(__doc__, redis_db=14)
     p.add_argument("--ttfm-repeats", type=int, default=3)
     p.add_argument("--predict-repeats", type=int, default=5,
                    help="warm predict round trips after the first one, per TTFM repeat")
@@ -143,6 +150,20 @@ def clip(text: str, limit: int) -> str:
 
 
 # --- small helpers ------------------------------------------------------------------------
+def fresh_redis(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The settings and an emptied benchmark Redis DB (after :func:`configure_env`)."""
+    from shared.redis_store import connect
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    redis_client = connect(settings)
+    redis_client.ping()
+    if redis_client.dbsize():
+        print(f"   note: flushing non-empty bench Redis DB {args.redis_db}", flush=True)
+    redis_client.flushdb()
+    return settings, redis_client
+
+
 def summary(values: Sequence[float]) -> dict[str, Any]:
     vals = [float(v) for v in values]
     return {"median": statistics.median(vals), "min": min(vals), "max": max(vals),
@@ -567,15 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="headstart-bench-"))
     configure_env(args, tmp)
 
-    from shared.redis_store import connect
-    from shared.settings import get_settings
-
-    settings = get_settings()
-    redis_client = connect(settings)
-    redis_client.ping()
-    if redis_client.dbsize():
-        print(f"   note: flushing non-empty bench Redis DB {args.redis_db}", flush=True)
-    redis_client.flushdb()
+    settings, redis_client = fresh_redis(args)
 
     import torch
 

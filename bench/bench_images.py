@@ -72,8 +72,10 @@ from bench_core import (
     configure_env,
     cpu_model,
     expect,
+    fresh_redis,
     job_split,
     publish,
+    service_arg_parser,
     summary,
     timed,
 )
@@ -96,12 +98,7 @@ STAGE_NAMES = {
 
 # --- setup (before any Headstart import) --------------------------------------------------
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--json", metavar="PATH", type=Path, help="also write results as JSON")
-    p.add_argument("--redis-host", default="127.0.0.1:6379")
-    p.add_argument("--redis-db", type=int, default=13,
-                   help="Redis DB used by the benchmark; flushed at start and end (default 13)")
+    p = service_arg_parser(__doc__, redis_db=13)
     p.add_argument("--sizes", default="64,256",
                    help="comma-separated image counts (the first N of one set)")
     p.add_argument("--repeats", type=int, default=3)
@@ -588,15 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_env(args, tmp)
     os.environ["HEADSTART_REDIS_PREFIX"] = "hsbench-img"
 
-    from shared.redis_store import connect
-    from shared.settings import get_settings
-
-    settings = get_settings()
-    redis_client = connect(settings)
-    redis_client.ping()
-    if redis_client.dbsize():
-        print(f"   note: flushing non-empty bench Redis DB {args.redis_db}", flush=True)
-    redis_client.flushdb()
+    settings, redis_client = fresh_redis(args)
 
     import torch
 
