@@ -18,9 +18,8 @@ from api.request_body import accepts_multipart, json_or_multipart
 from api.services import services
 from shared import celery_app as tasks
 from shared.embedders import embedder_for
-from shared.errors import Conflict, HeadstartError, InvalidField
+from shared.errors import HeadstartError, InvalidField
 from shared.jobs import FAILED, SUCCEEDED
-from shared.model_registry import V_TRAINED
 from shared.schemas import (
     ErrorResponse,
     JobResponse,
@@ -81,16 +80,7 @@ def _predict(model_id: str, version_id: str | None):
         if unknown:
             raise InvalidField("options.select_concepts",
                                f"not concepts of model {model_id!r}: {', '.join(unknown)}")
-    if version_id is None:
-        version = svc.registry.default_version(app, model_id)
-        if version is None:
-            raise Conflict(f"model {model_id!r} has no trained version yet",
-                           code="no_trained_version", details={"model_id": model_id})
-    else:
-        version = svc.registry.get_version(app, model_id, version_id)
-        if version["status"] != V_TRAINED:
-            raise Conflict(f"version {version_id!r} is {version['status']}, not trained",
-                           code="version_not_trained", details={"version_id": version_id})
+    version = svc.registry.trained_version(app, model_id, version_id)
     job_id = uuid.uuid4().hex
     request_key = svc.jobs.key("predict", job_id)
     staged = {"inputs": staged_inputs, "options": options.model_dump(exclude={"run_async"})}

@@ -3,8 +3,6 @@ worker on the `query` queue (the API cannot read vectors)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, request
 from spectree import Response
 
@@ -12,8 +10,6 @@ from api.auth import authenticate_app, current_app_id
 from api.openapi import spec
 from api.services import services
 from shared import celery_app as tasks
-from shared.errors import Conflict
-from shared.model_registry import V_TRAINED
 from shared.schemas import ErrorResponse, SuggestionsQuery, SuggestionsResponse
 
 bp = Blueprint("suggestions", __name__, url_prefix="/v1/models/<model_id>")
@@ -35,24 +31,7 @@ def list_suggestions(model_id: str):
     """
     svc, app = services(), current_app_id()
     q: SuggestionsQuery = request.context.query
-    version = _trained_version(app, model_id, q.version)
+    version = svc.registry.trained_version(app, model_id, q.version)
     return svc.dispatch.ask(tasks.SUGGEST_LABELS, app_id=app, model_id=model_id,
                             version_id=version["id"], is_default=q.version is None,
                             limit=q.limit)
-
-
-def _trained_version(app: str, model_id: str, version_id: str | None) -> dict[str, Any]:
-    """The named version, else the model's default; 404 or 409 as predict answers."""
-    registry = services().registry
-    if version_id is None:
-        version = registry.default_version(app, model_id)  # 404 for an unknown model
-        if version is None:
-            raise Conflict(f"model {model_id!r} has no trained version yet",
-                           code="no_trained_version", details={"model_id": model_id})
-        return version
-    registry.get_model(app, model_id)
-    version = registry.get_version(app, model_id, version_id)
-    if version["status"] != V_TRAINED:
-        raise Conflict(f"version {version_id!r} is {version['status']}, not trained",
-                       code="version_not_trained", details={"version_id": version_id})
-    return version

@@ -170,3 +170,25 @@ class ModelRegistry(RedisStore):
             return self.get_version(app, model_id, model["pinned_version"])
         trained = [v for v in self.list_versions(app, model_id) if v["status"] == V_TRAINED]
         return trained[0] if trained else None
+
+    def trained_version(self, app: str, model_id: str, version_id: str | None
+                        ) -> dict[str, Any]:
+        """The version to predict with: the named one, else the model's default.
+
+        Raises:
+            NotFound: Unknown model or version.
+            Conflict: ``no_trained_version`` (no default yet) or
+                ``version_not_trained`` (the named one is not trained).
+        """
+        if version_id is None:
+            version = self.default_version(app, model_id)
+            if version is None:
+                raise Conflict(f"model {model_id!r} has no trained version yet",
+                               code="no_trained_version", details={"model_id": model_id})
+            return version
+        self.get_model(app, model_id)
+        version = self.get_version(app, model_id, version_id)
+        if version["status"] != V_TRAINED:
+            raise Conflict(f"version {version_id!r} is {version['status']}, not trained",
+                           code="version_not_trained", details={"version_id": version_id})
+        return version
