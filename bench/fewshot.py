@@ -18,15 +18,19 @@ Methods:
 
 - ``baseline``: scikit-learn ``LogisticRegression()`` (its defaults) on the raw
   embeddings: what every peer offers.
-- ``headstart``: ``workers.training.train_head`` as a mutually exclusive model is
-  trained in production today (L2-normalised, balanced, C by cross-validation).
+- ``previous``: the head before this benchmark chose a new one: logistic regression
+  on L2-normalised embeddings, balanced, C by cross-validation.
+- ``headstart``: ``workers.training.train_head`` for a mutually exclusive model, given
+  what a train job gives it: the concept names phrased by the embedder's template
+  (text embedders) and the unlabelled rest of the pool. Today's default: that
+  regression blended half and half with the ``semi+names`` prototypes.
 - ``centroid``: nearest class mean, cosine, on embeddings centred on the pool mean.
-- zero-shot (k = 0): ``headstart`` trained on the class names alone, phrased by the
-  embedder's template, as a zero-shot version is (text embedders only).
+- zero-shot (k = 0): ``headstart`` with no example at all, only the names and the
+  unlabelled pool (text embedders only).
 - ``semi``: the class means refined by soft k-means over the unlabelled rest of the
   pool (semi-supervised prototypes); ``semi+names`` also starts each class from its
-  name embedded by the same model (text embedders only). These are candidates for
-  the default head, measured here before any is built in.
+  name embedded by the same model (text embedders only). These are the production
+  head's prototype half alone (``workers/prototypes.py``).
 
 Embeddings are cached under ``--cache`` (default ``bench/cache``), so a rerun only
 fits heads (about a minute on 2 cores).
@@ -60,10 +64,6 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = ["T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
                    "sneaker", "bag", "ankle boot"]
 ECE_BINS = 15
-# Soft k-means over the unlabelled pool: sharpness of the assignments, how much the
-# pool weighs against the labelled examples, and rounds.
-SEMI_TAU, SEMI_WEIGHT, SEMI_ROUNDS = 10.0, 3.0, 5
-CENTROID_TAU = 10.0
 
 
 @dataclass
@@ -77,8 +77,7 @@ class DataSet:
     pool_y: np.ndarray
     test_x: np.ndarray
     test_y: np.ndarray
-    names_x: np.ndarray | None = None  # class names embedded by the same model
-    prompts_x: np.ndarray | None = None  # the names as production zero-shot phrases them
+    prompts_x: np.ndarray | None = None  # class names phrased by the embedder's template
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -126,7 +125,6 @@ def load_bbc(cache: Path) -> DataSet:
     template = next(s.name_template for s in BUILTIN if s.id == "all-minilm-l6-v2")
     embedder = _text_embedder()
     return DataSet("BBC News", "all-minilm-l6-v2", classes, x[pool], y[pool], x[test], y[test],
-                   names_x=embedder.embed_texts(classes),
                    prompts_x=embedder.embed_texts([template.format(c) for c in classes]))
 
 
@@ -182,15 +180,6 @@ def load_fashion(cache: Path) -> DataSet | None:
 Head = Callable[[np.ndarray, np.ndarray, DataSet, np.ndarray], np.ndarray]
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def baseline(x: np.ndarray, y: np.ndarray, data: DataSet, _: np.ndarray) -> np.ndarray:
     """scikit-learn's LogisticRegression with its defaults, on the raw embeddings."""
     from sklearn.linear_model import LogisticRegression
@@ -198,38 +187,47 @@ def baseline(x: np.ndarray, y: np.ndarray, data: DataSet, _: np.ndarray) -> np.n
     return LogisticRegression(max_iter=1000).fit(x, y).predict_proba(data.test_x)
 
 
-def headstart(x: np.ndarray, y: np.ndarray, data: DataSet, _: np.ndarray) -> np.ndarray:
-    """The production trainer, as for a mutually exclusive model."""
-    from workers.training import TrainingData, apply_head, train_head
+def headstart(x: np.ndarray, y: np.ndarray, data: DataSet, unlabelled: np.ndarray
+              ) -> np.ndarray:
+    """The production trainer for a mutually exclusive model, with what a train job
+    gives it: the concept names (text embedders) and the app's unlabelled inputs."""
+    from workers.training import Context, TrainingData, head_probabilities, train_head
 
     concepts = [str(c) for c in range(len(data.classes))]
     labelled = TrainingData(vectors=x, positive=[frozenset([str(c)]) for c in y],
                             negative=[frozenset()] * len(y))
-    head = train_head(labelled, concepts, mutually_exclusive=True, closed_environment=True)
-    return apply_head(head.weight, head.bias, head.activation, data.test_x)
+    context = Context(names=data.prompts_x,
+                      unlabelled=data.pool_x[unlabelled] if len(unlabelled) else None)
+    head = train_head(labelled, concepts, mutually_exclusive=True, closed_environment=True,
+                      context=context)
+    return head_probabilities(head, data.test_x)
+
+
+def previous(x: np.ndarray, y: np.ndarray, data: DataSet, _: np.ndarray) -> np.ndarray:
+    """The head before the blend: logistic regression on L2-normalised embeddings,
+    balanced, C by cross-validation."""
+    from workers.training import _fit, l2_normalise, select_c
+
+    xs = l2_normalise(x)
+    clf = _fit(xs, y, select_c(xs, y, 5, 0)[0], 0)
+    return clf.predict_proba(l2_normalise(data.test_x))
 
 
 def _prototypes(x: np.ndarray, y: np.ndarray, data: DataSet, unlabelled: np.ndarray,
                 semi: bool, names: bool) -> np.ndarray:
-    centre = data.pool_x.mean(axis=0)  # every embedded input of the "app"
-    labelled = _unit(x - centre)
-    sums = np.stack([labelled[y == c].sum(axis=0) for c in range(len(data.classes))])
-    if names and data.names_x is not None:
-        sums = sums + _unit(data.names_x - centre)  # the name counts as one example
-    protos = _unit(sums)
-    if semi:
-        pool = _unit(data.pool_x[unlabelled] - centre)
-        for _ in range(SEMI_ROUNDS):
-            resp = _softmax(SEMI_TAU * pool @ protos.T)
-            mass = resp.sum(axis=0)[:, None]
-            # The pool's soft mean of each class, weighing at most SEMI_WEIGHT examples.
-            pooled = (resp.T @ pool) / np.maximum(mass, 1e-9) * np.minimum(mass, 1.0)
-            protos = _unit(sums + SEMI_WEIGHT * pooled)
-    return _softmax(CENTROID_TAU * _unit(data.test_x - centre) @ protos.T)
+    """The production head's prototype half alone, with or without its two helpers."""
+    from workers.prototypes import fit_prototypes, prototype_probabilities
+
+    center = data.pool_x.mean(axis=0)  # every embedded input of the "app"
+    prototypes = fit_prototypes(x, y, len(data.classes), center,
+                                names=data.prompts_x if names else None,
+                                unlabelled=data.pool_x[unlabelled] if semi else None)
+    return prototype_probabilities(prototypes, center, data.test_x)
 
 
 METHODS: dict[str, Head] = {
     "baseline": baseline,
+    "previous": previous,
     "headstart": headstart,
     "centroid": lambda x, y, d, u: _prototypes(x, y, d, u, semi=False, names=False),
     "semi": lambda x, y, d, u: _prototypes(x, y, d, u, semi=True, names=False),
@@ -253,7 +251,7 @@ def evaluate(data: DataSet, ks: Sequence[int], draws: int) -> dict[str, Any]:
     """Every method on the same draws; mean and standard deviation per k."""
     from sklearn.metrics import f1_score
 
-    methods = {n: m for n, m in METHODS.items() if n != "semi+names" or data.names_x is not None}
+    methods = {n: m for n, m in METHODS.items() if n != "semi+names" or data.prompts_x is not None}
     out: dict[str, Any] = {}
     for k in ks:
         scores: dict[str, dict[str, list[float]]] = {
@@ -273,6 +271,11 @@ def evaluate(data: DataSet, ks: Sequence[int], draws: int) -> dict[str, Any]:
                 scores[name]["ece"].append(ece(probs, data.test_y))
         out[str(k)] = {n: {m: {"mean": float(np.mean(v)), "std": float(np.std(v))}
                            for m, v in s.items()} for n, s in scores.items()}
+        # Paired over the same draws: the gain's own spread, not the two spreads.
+        for name in methods:
+            gain = np.subtract(scores[name]["accuracy"], scores["baseline"]["accuracy"])
+            out[str(k)][name]["gain"] = {"mean": float(gain.mean()), "std": float(gain.std()),
+                                         "min": float(gain.min())}
         line = " | ".join(f"{n} {s['accuracy']['mean']:.3f}±{s['accuracy']['std']:.3f}"
                           for n, s in out[str(k)].items())
         print(f"  k={k:2d}: {line}", flush=True)
@@ -280,14 +283,15 @@ def evaluate(data: DataSet, ks: Sequence[int], draws: int) -> dict[str, Any]:
 
 
 def zero_shot(data: DataSet) -> dict[str, float] | None:
-    """No example at all: the production trainer on the class names alone (as a
-    zero-shot version is trained), scored on the test set. None without names."""
+    """No example at all: the production trainer with the class names and the whole
+    pool unlabelled (as a zero-shot version is trained), scored on the test set.
+    None without names."""
     if data.prompts_x is None:
         return None
     from sklearn.metrics import f1_score
 
-    classes = np.arange(len(data.classes))
-    probs = headstart(data.prompts_x, classes, data, np.array([], dtype=int))
+    probs = headstart(np.zeros((0, data.test_x.shape[1]), np.float32), np.zeros(0, int), data,
+                      np.arange(len(data.pool_y)))
     predicted = probs.argmax(axis=1)
     return {"accuracy": float((predicted == data.test_y).mean()),
             "macro_f1": float(f1_score(data.test_y, predicted, average="macro")),
@@ -308,6 +312,12 @@ def render(results: dict[str, Any]) -> str:
                      f"{s['macro_f1']['mean']:.3f} / {s['ece']['mean']:.3f}"
                      for s in by_method.values()]
             rows.append(f"| {k} | " + " | ".join(cells) + " |")
+        rows += ["", "Accuracy gain of `headstart` over `baseline`, paired over the same "
+                 "draws (mean ± sd, worst draw):", "",
+                 "| k | gain | worst draw |", "|---:|---|---|"]
+        for k, by_method in data["by_k"].items():
+            g = by_method["headstart"]["gain"]
+            rows.append(f"| {k} | {g['mean']:+.3f} ± {g['std']:.3f} | {g['min']:+.3f} |")
         if data.get("zero_shot"):
             z = data["zero_shot"]
             rows.append(f"\nZero-shot (k = 0, production trainer on the concept names): "

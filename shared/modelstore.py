@@ -29,6 +29,8 @@ class StoredHead:
     weight: np.ndarray  # (concepts, dim)
     bias: np.ndarray  # (concepts,)
     manifest: dict[str, Any]
+    prototypes: np.ndarray | None = None  # (concepts, dim), blended heads only
+    center: np.ndarray | None = None  # (dim,), blended heads only
 
 
 class ModelStore:
@@ -75,7 +77,8 @@ class ModelStore:
         folder = self.version_dir(app, model, version)
         tensors = load_file(str(folder / HEAD_FILE))
         manifest = json.loads((folder / MANIFEST_FILE).read_text())
-        return StoredHead(weight=tensors["weight"], bias=tensors["bias"], manifest=manifest)
+        return StoredHead(weight=tensors["weight"], bias=tensors["bias"], manifest=manifest,
+                          prototypes=tensors.get("prototypes"), center=tensors.get("center"))
 
     def delete(self, app: str, model: str, version: str) -> None:
         """Remove one version's folder."""

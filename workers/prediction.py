@@ -12,7 +12,7 @@ from shared.errors import NotFound
 from shared.media import MediaError
 from workers.content import Content, embed_contents
 from workers.runtime import WorkerRuntime
-from workers.training import apply_head
+from workers.training import head_probabilities
 
 
 def select_outputs(probs: np.ndarray, concepts: list[str], names: dict[str, str],
@@ -78,7 +78,7 @@ def predict(rt: WorkerRuntime, app: str, model_id: str, version_id: str, is_defa
             output["error"] = result.to_dict()
             outputs.append(output)
             continue
-        probs = apply_head(head.weight, head.bias, manifest["activation"], result.vectors)
+        probs = head_probabilities(head, result.vectors)
         if result.times_ms is None:
             output["concepts"] = select(probs)[0]
         else:

@@ -25,7 +25,7 @@ from shared.inputs import EMBEDDED
 from shared.vectors import LABEL_FIELDS, StoredPoint
 from workers.prediction import select_outputs
 from workers.runtime import WorkerRuntime
-from workers.training import apply_head, l2_normalise
+from workers.training import head_probabilities, l2_normalise
 
 # At most this many unlabelled inputs are considered, the first met in Qdrant's scroll
 # order (by point id: stable, but unrelated to age or content). Local-mode Qdrant answers
@@ -226,7 +226,7 @@ def suggest(rt: WorkerRuntime, app: str, model_id: str, version_id: str, is_defa
     frame_vectors = l2_normalise(np.stack(rows).astype(np.float32))
     owners = np.asarray(owner)
     counts = np.bincount(owners, minlength=len(ids))[:, None]
-    frame_probs = apply_head(head.weight, head.bias, manifest["activation"], frame_vectors)
+    frame_probs = head_probabilities(head, frame_vectors)
     probs = np.zeros((len(ids), frame_probs.shape[1]))
     np.add.at(probs, owners, frame_probs)
     probs /= counts

@@ -15,9 +15,11 @@ from shared.redis_store import now
 from shared.vectors import LABEL_FIELDS
 from workers.job_runner import check_cancelled
 from workers.runtime import WorkerRuntime
-from workers.training import TrainingData, train_head
+from workers.training import Context, TrainingData, train_head
 
 FETCH_PAGE = 1000
+# Unlabelled vectors an exclusive head learns from, at most (a scan, capped).
+MAX_UNLABELLED = 5000
 
 
 @lru_cache(maxsize=1)
@@ -80,28 +82,32 @@ def fetch_training_data(rt: WorkerRuntime, app: str, embedder_id: str,
                         frames=frames)
 
 
-def add_name_examples(rt: WorkerRuntime, app: str, embedder_id: str, data: TrainingData,
-                      concepts: list[str]) -> tuple[TrainingData, list[str]]:
-    """Let a model with no example for any concept learn from the concept names.
-
-    Only when the model's embedder embeds texts too (text embedders, CLIP): each
-    concept's display name, phrased by the embedder's template and embedded, becomes
-    its one positive example, in the same space as the inputs. A model with examples
-    for some concepts only is left as it is (training reports the others as having no
-    positives): one name against real examples loses to them whatever it says, so
-    mixing needs a head built for it.
-
-    Returns:
-        The data, and the concepts that are zero-shot (all of them, or none).
-    """
+def concept_names(rt: WorkerRuntime, app: str, embedder_id: str,
+                  concepts: list[str]) -> np.ndarray | None:
+    """The concepts' display names embedded by the model's embedder, phrased by its
+    template; None when the embedder cannot embed text (image-only)."""
     spec = rt.embedders.catalog.get(embedder_id)
-    labelled = set().union(*data.positive) if data.positive else set()
-    if labelled & set(concepts) or spec is None or spec.name_template is None:
-        return data, []
+    if spec is None or spec.name_template is None:
+        return None
     names = rt.concepts.names(app, concepts)
-    vectors = rt.embedders.get(embedder_id).embed_texts(
+    return rt.embedders.get(embedder_id).embed_texts(
         [spec.name_template.format(names[c]) for c in concepts])
-    return data.with_name_examples(concepts, vectors), list(concepts)
+
+
+def fetch_unlabelled(rt: WorkerRuntime, app: str, embedder_id: str, concepts: list[str],
+                     limit: int = MAX_UNLABELLED) -> np.ndarray:
+    """Up to ``limit`` of the app's vectors not labelled (either way) for ``concepts``."""
+    wanted, found = set(concepts), []
+    offset: str | None = None
+    while len(found) < limit:
+        points, offset = rt.vectors.scroll(embedder_id, app, limit=FETCH_PAGE, offset=offset,
+                                           with_vectors=True, payload_fields=LABEL_FIELDS)
+        found.extend(p.vector for p in points
+                     if not wanted & {*p.payload.get("positive", ()),
+                                      *p.payload.get("negative", ())})
+        if offset is None:
+            break
+    return np.stack(found[:limit]) if found else np.zeros((0, 1), dtype=np.float32)
 
 
 def train_version(rt: WorkerRuntime, job_id: str, app: str, model_id: str,
@@ -120,18 +126,22 @@ def train_version(rt: WorkerRuntime, job_id: str, app: str, model_id: str,
         manifest = rt.models.load(app, model_id, version_id).manifest
     else:
         started = now()
-        data = fetch_training_data(rt, app, version["embedder"], version["concepts"])
-        data, zero_shot = add_name_examples(rt, app, version["embedder"], data,
-                                            version["concepts"])
-        check_cancelled(rt, job_id)
+        embedder, concepts = version["embedder"], version["concepts"]
         options = version["options"]
+        data = fetch_training_data(rt, app, embedder, concepts)
+        # Exclusive heads also learn from the app's unlabelled inputs (prototypes).
+        unlabelled = (fetch_unlabelled(rt, app, embedder, concepts)
+                      if options["mutually_exclusive"] else None)
+        context = Context(names=concept_names(rt, app, embedder, concepts),
+                          unlabelled=unlabelled if unlabelled is not None and len(unlabelled)
+                          else None)
+        check_cancelled(rt, job_id)
         head = train_head(
-            data, version["concepts"],
+            data, concepts,
             mutually_exclusive=options["mutually_exclusive"],
             closed_environment=options["closed_environment"],
-            folds=rt.settings.cv_folds, seed=rt.settings.random_seed,
+            folds=rt.settings.cv_folds, seed=rt.settings.random_seed, context=context,
         )
-        head.counts["zero_shot"] = zero_shot
         check_cancelled(rt, job_id)
         manifest = {
             "app": app, "model_id": model_id, "version_id": version_id,
@@ -141,8 +151,7 @@ def train_version(rt: WorkerRuntime, job_id: str, app: str, model_id: str,
             "counts": head.counts, "created_at": now(),
             "training_seconds": round(now() - started, 3), "code_version": code_version(),
         }
-        rt.models.publish(app, model_id, version_id,
-                          {"weight": head.weight, "bias": head.bias}, manifest)
+        rt.models.publish(app, model_id, version_id, head.tensors(), manifest)
     rt.registry.update_version(
         app, model_id, version_id, allowed_from=(V_TRAINING,), status=V_TRAINED,
         metrics=manifest["metrics"], params=manifest["params"], counts=manifest["counts"],

@@ -24,8 +24,11 @@ from sklearn.metrics import log_loss, precision_recall_fscore_support, roc_auc_s
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from shared.errors import TrainingError
+from workers.prototypes import fit_prototypes, prototype_probabilities, softmax
 
 C_GRID = (0.1, 1.0, 10.0, 100.0)
+# Weight of the prototypes in a blended exclusive head (the rest: logistic regression).
+BLEND = 0.5
 DEFAULT_C = 10.0
 # C is chosen on at most this many rows: selection cost stays flat on big data.
 SELECTION_ROWS = 2000
@@ -90,6 +93,29 @@ class FittedHead:
     params: dict[str, Any]
     metrics: dict[str, Any]
     counts: dict[str, Any]
+    prototypes: np.ndarray | None = None  # (concepts, dim): blended exclusive heads
+    center: np.ndarray | None = None  # (dim,)
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        """The arrays to store (safetensors)."""
+        out = {"weight": self.weight, "bias": self.bias}
+        if self.prototypes is not None and self.center is not None:
+            out.update(prototypes=self.prototypes, center=self.center)
+        return out
+
+
+@dataclass
+class Context:
+    """What a head may learn from besides the labelled examples.
+
+    Attributes:
+        names: ``(concepts, dim)`` the model's concept names embedded by its embedder
+            (None when the embedder cannot embed text).
+        unlabelled: ``(m, dim)`` the app's embeddings not labelled for the model.
+    """
+
+    names: np.ndarray | None = None
+    unlabelled: np.ndarray | None = None
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -98,14 +124,27 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def apply_head(weight: np.ndarray, bias: np.ndarray, activation: str, x: np.ndarray) -> np.ndarray:
-    """Concept probabilities ``(n, concepts)`` for embeddings ``x``."""
+def apply_head(weight: np.ndarray, bias: np.ndarray, activation: str, x: np.ndarray,
+               prototypes: np.ndarray | None = None, center: np.ndarray | None = None,
+               ) -> np.ndarray:
+    """Concept probabilities ``(n, concepts)`` for embeddings ``x``.
+
+    A blended (exclusive) head averages its logistic regression's probabilities with
+    those of its class prototypes.
+    """
     logits = l2_normalise(x) @ weight.T + bias
-    if activation == "softmax":
-        logits = logits - logits.max(axis=1, keepdims=True)
-        e = np.exp(logits)
-        return e / e.sum(axis=1, keepdims=True)
-    return 1.0 / (1.0 + np.exp(-logits))
+    if activation != "softmax":
+        return 1.0 / (1.0 + np.exp(-logits))
+    probs = softmax(logits)
+    if prototypes is None or center is None:
+        return probs
+    return (1 - BLEND) * probs + BLEND * prototype_probabilities(prototypes, center, x)
+
+
+def head_probabilities(head: Any, x: np.ndarray) -> np.ndarray:
+    """:func:`apply_head` for a stored or fitted head (anything with its arrays)."""
+    activation = getattr(head, "activation", None) or head.manifest["activation"]
+    return apply_head(head.weight, head.bias, activation, x, head.prototypes, head.center)
 
 
 # --- targets ---------------------------------------------------------------------------
@@ -283,55 +322,99 @@ def _summary(per_concept: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 # --- the two head kinds -------------------------------------------------------------------
-def _train_exclusive(x: np.ndarray, data: TrainingData, concepts: Sequence[str], folds: int,
-                     seed: int) -> FittedHead:
+def _blended_oof(xs: np.ndarray, raw: np.ndarray, y: np.ndarray, classes: int, folds: int,
+                 seed: int, groups: np.ndarray | None, weights: np.ndarray | None,
+                 center: np.ndarray, context: Context) -> tuple[np.ndarray, int] | None:
+    """Out-of-fold probabilities of the whole blended procedure, C selection included,
+    or None with too little data."""
+    splits = cv_splits(y, folds, seed, groups)
+    if not splits or len(np.unique(np.concatenate([test for _, test in splits]))) < len(y):
+        return None
+    probs = np.zeros((len(y), classes))
+    for train, test in splits:
+        w = _take(weights, train)
+        c, _ = select_c(xs[train], y[train], folds, seed, _take(groups, train), w)
+        clf = _fit(xs[train], y[train], c, seed, w)
+        lr = np.zeros((len(test), classes))
+        lr[:, clf.classes_] = clf.predict_proba(xs[test])
+        prototypes = fit_prototypes(raw[train], y[train], classes, center, w, context.names,
+                                    context.unlabelled)
+        probs[test] = ((1 - BLEND) * lr
+                       + BLEND * prototype_probabilities(prototypes, center, raw[test]))
+    return probs, len(splits)
+
+
+def _train_exclusive(data: TrainingData, concepts: Sequence[str], folds: int, seed: int,
+                     context: Context) -> FittedHead:
+    """Logistic regression blended with class prototypes; concepts without examples
+    learn from their names when there are names (zero-shot)."""
     if len(concepts) < 2:
         raise TrainingError("a mutually exclusive model needs at least 2 concepts",
                             code="too_few_concepts", details={"concepts": list(concepts)})
     rows, y = exclusive_targets(data, concepts)
-    y_rows = y
     counts = np.bincount(y, minlength=len(concepts))
-    missing = [c for c, n in zip(concepts, counts) if n == 0]
-    if missing:
-        raise TrainingError(f"no positive examples for {', '.join(missing)}",
-                            code="no_positives", details={"concepts": missing})
-    xs, groups, weights = x[rows], _take(data.groups(), rows), _take(data.weights(), rows)
-    c, how = select_c(xs, y, folds, seed, groups, weights)
-    clf = _fit(xs, y, c, seed, weights)
+    zero_shot = [c for c, n in zip(concepts, counts) if n == 0]
+    if zero_shot and context.names is None:
+        raise TrainingError(f"no positive examples for {', '.join(zero_shot)}",
+                            code="no_positives", details={"concepts": zero_shot})
+    raw = np.asarray(data.vectors, dtype=np.float32)[rows] if len(rows) else np.zeros(
+        (0, context.names.shape[1] if context.names is not None else 1), np.float32)
+    xs = l2_normalise(raw)
+    groups, weights = _take(data.groups(), rows), _take(data.weights(), rows)
+    seen = [m for m in (raw, context.unlabelled) if m is not None and len(m)]
+    center = (np.vstack(seen) if seen else context.names).mean(axis=0).astype(np.float32)
+    # Logistic regression needs every class: a zero-shot concept's name is its example.
+    fit_x, fit_y, fit_w = xs, y, weights
+    if zero_shot:
+        missing = [concepts.index(c) for c in zero_shot]
+        fit_x = np.vstack([xs, l2_normalise(context.names[missing])])
+        fit_y = np.concatenate([y, missing])
+        fit_w = None if weights is None else np.concatenate([weights, np.ones(len(missing))])
+    c, how = select_c(fit_x, fit_y, folds, seed, None if zero_shot else groups, fit_w)
+    clf = _fit(fit_x, fit_y, c, seed, fit_w)
     weight, bias = clf.coef_.astype(np.float32), clf.intercept_.astype(np.float32)
     if len(concepts) == 2:
         # sklearn stores a binary problem as one row; softmax over [0, w] is the same model.
         weight = np.vstack([np.zeros_like(weight), weight])
         bias = np.concatenate([np.zeros_like(bias), bias])
-    oof = _oof_probabilities(xs, y, c, folds, seed, groups, weights)
-    if oof is None:
+    prototypes = fit_prototypes(raw, y, len(concepts), center, weights, context.names,
+                                context.unlabelled)
+    oof = None if zero_shot else _blended_oof(xs, raw, y, len(concepts), folds, seed, groups,
+                                              weights, center, context)
+    if zero_shot:
+        metrics = _insufficient(f"zero-shot concepts have no example to hold out: "
+                                f"{', '.join(zero_shot)}")
+    elif oof is None:
         metrics = _insufficient("every concept needs at least 2 examples for cross-validation")
     else:
-        probs, y = per_input(oof[0], y, groups)
-        k = oof[1]
+        probs, y_eval = per_input(oof[0], y, groups)
         predicted = probs.argmax(axis=1)
         per_concept = {
-            concept: _concept_metrics((y == i).astype(int), probs[:, i],
+            concept: _concept_metrics((y_eval == i).astype(int), probs[:, i],
                                       (predicted == i).astype(int))
             for i, concept in enumerate(concepts)
         }
         confusion = np.zeros((len(concepts), len(concepts)), dtype=int)
-        np.add.at(confusion, (y, predicted), 1)
+        np.add.at(confusion, (y_eval, predicted), 1)
         metrics = {
-            "status": "ok", "folds": k, "accuracy": round(float((predicted == y).mean()), 4),
+            "status": "ok", "folds": oof[1],
+            "accuracy": round(float((predicted == y_eval).mean()), 4),
             **_summary(per_concept), "concepts": per_concept,
             "confusion_matrix": {"labels": list(concepts), "matrix": confusion.tolist()},
         }
     return FittedHead(
-        weight=weight, bias=bias, activation="softmax",
-        params={"head": "logistic_regression", "activation": "softmax", "C": c,
-                "C_selection": how, "class_weight": "balanced"},
+        weight=weight, bias=bias, activation="softmax", prototypes=prototypes, center=center,
+        params={"head": "logistic_regression+prototypes", "activation": "softmax",
+                "blend": BLEND, "C": c, "C_selection": how, "class_weight": "balanced",
+                "names_prior": context.names is not None,
+                "unlabelled": 0 if context.unlabelled is None else int(len(context.unlabelled))},
         metrics=metrics,
         counts={"examples": data.inputs_among(rows), "rows": int(len(rows)),
-                "positives": {cn: data.inputs_among(rows[y_rows == i])
+                "positives": {cn: data.inputs_among(rows[y == i])
                               for i, cn in enumerate(concepts)},
                 "ignored_ambiguous": int(sum(1 for p in data.positive
-                                             if len(p & set(concepts)) > 1))},
+                                             if len(p & set(concepts)) > 1)),
+                "zero_shot": zero_shot},
     )
 
 
@@ -402,8 +485,14 @@ def _train_one_vs_rest(x: np.ndarray, data: TrainingData, concepts: Sequence[str
 
 
 def train_head(data: TrainingData, concepts: Sequence[str], *, mutually_exclusive: bool,
-               closed_environment: bool, folds: int = 5, seed: int = 0) -> FittedHead:
+               closed_environment: bool, folds: int = 5, seed: int = 0,
+               context: Context | None = None) -> FittedHead:
     """Fit a head for ``concepts`` and evaluate it by k-fold cross-validation.
+
+    Exclusive models get logistic regression blended with class prototypes (which
+    also learn from concept names and the app's unlabelled inputs); one-vs-rest
+    models get one logistic regression per concept. Metrics come from
+    cross-validating the same procedure, hyperparameter choice included.
 
     Args:
         data: Labelled vectors (labels may mention concepts outside the model).
@@ -412,18 +501,29 @@ def train_head(data: TrainingData, concepts: Sequence[str], *, mutually_exclusiv
         closed_environment: Positives of other model concepts count as negatives.
         folds: Cross-validation folds (fewer when a class is smaller).
         seed: Seed for fold shuffles and solvers.
+        context: Concept names and unlabelled inputs, when there are any.
 
     Returns:
-        The fitted head with params, metrics and data counts.
+        The fitted head with params, metrics and data counts (``zero_shot``: the
+        concepts learnt from their names alone).
 
     Raises:
         TrainingError: With code ``no_data``, ``too_few_concepts``, ``no_positives``
             or ``no_negatives``.
     """
-    if len(data.vectors) == 0:
+    context = context or Context()
+    if len(data.vectors) == 0 and context.names is None:
         raise TrainingError("no embedded inputs are labelled with the model's concepts",
                             code="no_data", details={"concepts": list(concepts)})
-    x = l2_normalise(np.asarray(data.vectors, dtype=np.float32))
     if mutually_exclusive:
-        return _train_exclusive(x, data, concepts, folds, seed)
-    return _train_one_vs_rest(x, data, concepts, closed_environment, folds, seed)
+        return _train_exclusive(data, list(concepts), folds, seed, context)
+    zero_shot: list[str] = []
+    if len(data.vectors) == 0 or not (set().union(*data.positive) & set(concepts)):
+        if context.names is not None:
+            # No concept has an example: each learns from its name. (With examples for
+            # some, one name would lose to them whatever it says.)
+            data, zero_shot = data.with_name_examples(concepts, context.names), list(concepts)
+    x = l2_normalise(np.asarray(data.vectors, dtype=np.float32))
+    head = _train_one_vs_rest(x, data, concepts, closed_environment, folds, seed)
+    head.counts["zero_shot"] = zero_shot
+    return head

@@ -37,13 +37,26 @@ def test_display_names_are_what_is_embedded(live):
     assert _top(live, "ids", HELD_OUT) == ["c-42", "c-17"]
 
 
-def test_zero_shot_is_for_models_with_no_example_at_all(live):
-    # One name against real examples would lose whatever it says: mixing is refused
-    # with the usual code rather than trained into a head that ignores the name.
+def test_an_exclusive_model_mixes_examples_and_names(live):
     live.add_texts([(t, "sports") for t in SPORTS[:4]])
     live.post("/v1/models", json={"id": "half", "concepts": ["sports", "cooking"],
                                   "options": {"mutually_exclusive": True}})
     version = live.train("half")
+    assert version["status"] == "trained", version
+    assert version["counts"]["zero_shot"] == ["cooking"]
+    assert version["counts"]["positives"] == {"sports": 4, "cooking": 0}
+    # A zero-shot concept has nothing to hold out: no made-up score.
+    assert version["metrics"]["status"] == "insufficient_data"
+    assert _top(live, "half", HELD_OUT + COOKING[:2]) == ["sports", "cooking", "cooking",
+                                                          "cooking"]
+
+
+def test_one_vs_rest_uses_names_only_when_no_concept_has_examples(live):
+    # One name against real examples would lose whatever it says; the prototypes that
+    # make mixing work belong to exclusive heads.
+    live.add_texts([(t, "sports") for t in SPORTS[:4]])
+    live.post("/v1/models", json={"id": "half-ovr", "concepts": ["sports", "cooking"]})
+    version = live.train("half-ovr")
     assert version["status"] == "failed"
     assert version["error"]["code"] == "no_positives"
     assert version["error"]["details"]["concepts"] == ["cooking"]

@@ -184,3 +184,43 @@ def test_images_alone_have_no_groups_or_weights():
                                                                          range(len(labels))],
                         frames=[1] * len(labels))
     assert data.groups() is None and data.weights() is None
+
+
+# --- the blended exclusive head: prototypes, names, unlabelled inputs -------------------
+def test_exclusive_heads_blend_prototypes_and_store_them():
+    from workers.training import head_probabilities
+
+    x, labels = _blobs(10, 3)
+    head = train_head(_data(x, labels), ["c0", "c1", "c2"], mutually_exclusive=True,
+                      closed_environment=True, folds=5)
+    assert head.prototypes.shape == (3, 16) and head.center.shape == (16,)
+    assert set(head.tensors()) == {"weight", "bias", "prototypes", "center"}
+    assert head.params["blend"] == 0.5 and head.counts["zero_shot"] == []
+    probs = head_probabilities(head, x)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert (probs.argmax(axis=1) == np.repeat(np.arange(3), 10)).mean() == 1.0
+
+
+def test_unlabelled_inputs_and_names_help_with_one_example_each():
+    from workers.training import Context, head_probabilities
+
+    x, labels = _blobs(60, 4, spread=0.8, seed=3)
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(4), 60)
+    one_each = np.array([rng.choice(np.flatnonzero(truth == c)) for c in range(4)])
+    data = _data(x[one_each], [labels[i] for i in one_each])
+    concepts = ["c0", "c1", "c2", "c3"]
+    plain = train_head(data, concepts, mutually_exclusive=True, closed_environment=True)
+    helped = train_head(data, concepts, mutually_exclusive=True, closed_environment=True,
+                        context=Context(unlabelled=x))
+    accuracy = {name: (head_probabilities(h, x).argmax(axis=1) == truth).mean()
+                for name, h in (("plain", plain), ("helped", helped))}
+    assert accuracy["helped"] > accuracy["plain"]
+    # Names alone (here: the true class centres, as a text embedder would place them).
+    centres = np.stack([x[truth == c].mean(axis=0) for c in range(4)])
+    empty = TrainingData(vectors=np.zeros((0, 16), np.float32), positive=[], negative=[])
+    zero = train_head(empty, concepts, mutually_exclusive=True, closed_environment=True,
+                      context=Context(names=centres, unlabelled=x))
+    assert zero.counts["zero_shot"] == concepts
+    assert zero.metrics["status"] == "insufficient_data"
+    assert (head_probabilities(zero, x).argmax(axis=1) == truth).mean() > 0.9
