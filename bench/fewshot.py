@@ -33,7 +33,7 @@ Methods:
   head's prototype half alone (``workers/prototypes.py``).
 
 Embeddings are cached under ``--cache`` (default ``bench/cache``), so a rerun only
-fits heads (about a minute on 2 cores).
+fits heads (about 6 minutes on 2 cores, mostly the nested cross-validation).
 
     .venv/bin/python bench/fewshot.py --json bench/results/fewshot.json
 """
@@ -320,8 +320,8 @@ def render(results: dict[str, Any]) -> str:
             rows.append(f"| {k} | {g['mean']:+.3f} ± {g['std']:.3f} | {g['min']:+.3f} |")
         if data.get("zero_shot"):
             z = data["zero_shot"]
-            rows.append(f"\nZero-shot (k = 0, production trainer on the concept names): "
-                        f"accuracy {z['accuracy']:.3f}, macro-F1 {z['macro_f1']:.3f}, "
+            rows.append("\nZero-shot (k = 0, production trainer with the concept names and "
+                        f"the unlabelled pool): accuracy {z['accuracy']:.3f}, macro-F1 {z['macro_f1']:.3f}, "
                         f"ECE {z['ece']:.3f}")
         parts.append("\n".join(rows))
     return "\n\n".join(parts)
