@@ -129,9 +129,10 @@ def train_version(rt: WorkerRuntime, job_id: str, app: str, model_id: str,
         embedder, concepts = version["embedder"], version["concepts"]
         options = version["options"]
         data = fetch_training_data(rt, app, embedder, concepts)
-        # Exclusive heads also learn from the app's unlabelled inputs (prototypes).
-        unlabelled = (fetch_unlabelled(rt, app, embedder, concepts)
-                      if options["mutually_exclusive"] else None)
+        # Blended heads (exclusive, or one-vs-rest in a closed environment) also learn
+        # from the app's unlabelled inputs (prototypes).
+        blended = options["mutually_exclusive"] or options["closed_environment"]
+        unlabelled = fetch_unlabelled(rt, app, embedder, concepts) if blended else None
         context = Context(names=concept_names(rt, app, embedder, concepts),
                           unlabelled=unlabelled if unlabelled is not None and len(unlabelled)
                           else None)

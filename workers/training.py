@@ -129,13 +129,11 @@ def apply_head(weight: np.ndarray, bias: np.ndarray, activation: str, x: np.ndar
                ) -> np.ndarray:
     """Concept probabilities ``(n, concepts)`` for embeddings ``x``.
 
-    A blended (exclusive) head averages its logistic regression's probabilities with
-    those of its class prototypes.
+    A blended head (exclusive, or one-vs-rest in a closed environment) averages its
+    logistic regressions' probabilities with those of its class prototypes.
     """
     logits = l2_normalise(x) @ weight.T + bias
-    if activation != "softmax":
-        return 1.0 / (1.0 + np.exp(-logits))
-    probs = softmax(logits)
+    probs = softmax(logits) if activation == "softmax" else 1.0 / (1.0 + np.exp(-logits))
     if prototypes is None or center is None:
         return probs
     return (1 - BLEND) * probs + BLEND * prototype_probabilities(prototypes, center, x)
@@ -418,8 +416,28 @@ def _train_exclusive(data: TrainingData, concepts: Sequence[str], folds: int, se
     )
 
 
-def _train_one_vs_rest(x: np.ndarray, data: TrainingData, concepts: Sequence[str],
-                       closed_environment: bool, folds: int, seed: int) -> FittedHead:
+def _real_rows(data: TrainingData) -> np.ndarray:
+    """Rows of real inputs (not the names standing in for zero-shot concepts)."""
+    return np.asarray([not i.startswith("concept:") for i in data.input_ids] or
+                      [True] * len(data.positive), dtype=bool)
+
+
+def _train_one_vs_rest(data: TrainingData, concepts: Sequence[str], closed_environment: bool,
+                       folds: int, seed: int, context: Context) -> FittedHead:
+    """One logistic regression per concept; in a closed environment (an input positive
+    for one concept is negative for the others) blended with class prototypes, whose
+    concepts may then be zero-shot."""
+    blend = closed_environment and len(concepts) >= 2
+    zero_shot: list[str] = []
+    labelled = set().union(*data.positive) if data.positive else set()
+    missing = [c for c in concepts if c not in labelled]
+    if missing and context.names is not None and (blend or len(missing) == len(concepts)):
+        # Names stand in for concepts without examples: all of them, or (with the
+        # prototypes to carry them) some.
+        index = [list(concepts).index(c) for c in missing]
+        data, zero_shot = data.with_name_examples(missing, context.names[index]), missing
+    raw = np.asarray(data.vectors, dtype=np.float32)
+    x = l2_normalise(raw)
     y_all = binary_targets(data, concepts, closed_environment)
     positives = (y_all == 1).sum(axis=0)
     negatives = (y_all == 0).sum(axis=0)
@@ -432,6 +450,19 @@ def _train_one_vs_rest(x: np.ndarray, data: TrainingData, concepts: Sequence[str
         hint = "" if closed_environment else " (label negatives or set closed_environment)"
         raise TrainingError(f"no negative examples for {', '.join(no_neg)}{hint}",
                             code="no_negatives", details={"concepts": no_neg})
+    labelled_rows = np.flatnonzero((y_all != UNLABELLED).any(axis=1))
+    prototypes = center = None
+    ex_rows = ex_y = None
+    if blend:
+        real = _real_rows(data)
+        ex_rows, ex_y = exclusive_targets(data, concepts)
+        ex_y, ex_rows = ex_y[real[ex_rows]], ex_rows[real[ex_rows]]
+        seen = [m for m in (raw[labelled_rows[real[labelled_rows]]], context.unlabelled)
+                if m is not None and len(m)]
+        center = (np.vstack(seen) if seen else context.names).mean(axis=0).astype(np.float32)
+        prototypes = fit_prototypes(raw[ex_rows], ex_y, len(concepts), center,
+                                    _take(data.weights(), ex_rows), context.names,
+                                    context.unlabelled)
     weight = np.zeros((len(concepts), x.shape[1]), dtype=np.float32)
     bias = np.zeros(len(concepts), dtype=np.float32)
     chosen: dict[str, float] = {}
@@ -447,12 +478,28 @@ def _train_one_vs_rest(x: np.ndarray, data: TrainingData, concepts: Sequence[str
         chosen[concept] = c
         clf = _fit(xs, y, c, seed, weights)
         weight[col], bias[col] = clf.coef_[0], clf.intercept_[0]
-        oof = _oof_probabilities(xs, y, c, folds, seed, groups, weights)
-        if oof is None:
+        if concept in zero_shot:
             insufficient.append(concept)
             continue
-        folds_used.append(oof[1])
-        probs, y = per_input(oof[0], y, groups)
+        splits = cv_splits(y, folds, seed, groups)
+        if not splits or len(np.unique(np.concatenate([t for _, t in splits]))) < len(y):
+            insufficient.append(concept)
+            continue
+        scores_all = np.zeros(len(y))
+        for train, test in splits:
+            fold = _fit(xs[train], y[train], c, seed, _take(weights, train))
+            scores_all[test] = fold.predict_proba(xs[test])[:, 1]
+            if blend:
+                # The prototypes too are fitted without the held-out rows.
+                keep = np.isin(ex_rows, rows[train])
+                fold_protos = fit_prototypes(raw[ex_rows[keep]], ex_y[keep], len(concepts),
+                                             center, _take(data.weights(), ex_rows[keep]),
+                                             context.names, context.unlabelled)
+                scores_all[test] = ((1 - BLEND) * scores_all[test] + BLEND *
+                                    prototype_probabilities(fold_protos, center,
+                                                            raw[rows[test]])[:, col])
+        folds_used.append(len(splits))
+        probs, y = per_input(np.column_stack([1 - scores_all, scores_all]), y, groups)
         scores = probs[:, 1]
         predicted = (scores >= 0.5).astype(int)
         per_concept[concept] = _concept_metrics(y, scores, predicted)
@@ -462,8 +509,10 @@ def _train_one_vs_rest(x: np.ndarray, data: TrainingData, concepts: Sequence[str
             "fn": int(((predicted == 0) & (y == 1)).sum()),
             "tn": int(((predicted == 0) & (y == 0)).sum()),
         }
-    labelled = np.flatnonzero((y_all != UNLABELLED).any(axis=1))
-    if insufficient:
+    if zero_shot:
+        metrics = _insufficient(f"zero-shot concepts have no example to hold out: "
+                                f"{', '.join(zero_shot)}")
+    elif insufficient:
         metrics = _insufficient(
             "each concept needs at least 2 positive and 2 negative examples for "
             f"cross-validation: {', '.join(insufficient)}"
@@ -471,16 +520,24 @@ def _train_one_vs_rest(x: np.ndarray, data: TrainingData, concepts: Sequence[str
     else:
         metrics = {"status": "ok", "folds": min(folds_used), **_summary(per_concept),
                    "concepts": per_concept, "confusion_matrix": confusion}
+    real = _real_rows(data)
+    real_labelled = labelled_rows[real[labelled_rows]]
+    params: dict[str, Any] = {"head": "logistic_regression", "activation": "sigmoid",
+                              "C": chosen, "class_weight": "balanced",
+                              "closed_environment": closed_environment}
+    if blend:
+        params.update(head="logistic_regression+prototypes", blend=BLEND,
+                      names_prior=context.names is not None,
+                      unlabelled=0 if context.unlabelled is None else int(len(context.unlabelled)))
     return FittedHead(
-        weight=weight, bias=bias, activation="sigmoid",
-        params={"head": "logistic_regression", "activation": "sigmoid", "C": chosen,
-                "class_weight": "balanced", "closed_environment": closed_environment},
-        metrics=metrics,
-        counts={"examples": data.inputs_among(labelled), "rows": int(len(labelled)),
-                "positives": {c: data.inputs_among(np.flatnonzero(y_all[:, col] == 1))
+        weight=weight, bias=bias, activation="sigmoid", prototypes=prototypes, center=center,
+        params=params, metrics=metrics,
+        counts={"examples": data.inputs_among(real_labelled), "rows": int(len(real_labelled)),
+                "positives": {c: data.inputs_among(np.flatnonzero((y_all[:, col] == 1) & real))
                               for col, c in enumerate(concepts)},
-                "negatives": {c: data.inputs_among(np.flatnonzero(y_all[:, col] == 0))
-                              for col, c in enumerate(concepts)}},
+                "negatives": {c: data.inputs_among(np.flatnonzero((y_all[:, col] == 0) & real))
+                              for col, c in enumerate(concepts)},
+                "zero_shot": zero_shot},
     )
 
 
@@ -491,8 +548,9 @@ def train_head(data: TrainingData, concepts: Sequence[str], *, mutually_exclusiv
 
     Exclusive models get logistic regression blended with class prototypes (which
     also learn from concept names and the app's unlabelled inputs); one-vs-rest
-    models get one logistic regression per concept. Metrics come from
-    cross-validating the same procedure, hyperparameter choice included.
+    models get one logistic regression per concept, blended with the same prototypes
+    in a closed environment. Metrics come from cross-validating the same procedure
+    (an exclusive model's C choice included; a one-vs-rest concept's C is chosen once).
 
     Args:
         data: Labelled vectors (labels may mention concepts outside the model).
@@ -517,13 +575,4 @@ def train_head(data: TrainingData, concepts: Sequence[str], *, mutually_exclusiv
                             code="no_data", details={"concepts": list(concepts)})
     if mutually_exclusive:
         return _train_exclusive(data, list(concepts), folds, seed, context)
-    zero_shot: list[str] = []
-    if len(data.vectors) == 0 or not (set().union(*data.positive) & set(concepts)):
-        if context.names is not None:
-            # No concept has an example: each learns from its name. (With examples for
-            # some, one name would lose to them whatever it says.)
-            data, zero_shot = data.with_name_examples(concepts, context.names), list(concepts)
-    x = l2_normalise(np.asarray(data.vectors, dtype=np.float32))
-    head = _train_one_vs_rest(x, data, concepts, closed_environment, folds, seed)
-    head.counts["zero_shot"] = zero_shot
-    return head
+    return _train_one_vs_rest(data, list(concepts), closed_environment, folds, seed, context)

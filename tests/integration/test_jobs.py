@@ -9,7 +9,8 @@ from shared.model_registry import ModelRegistry
 def test_list_jobs_by_type_and_status_with_pages(live):
     for n in range(3):
         live.add_texts([(f"text {n}", "c")], id_prefix=f"j{n}-")
-    live.post("/v1/models", json={"id": "m", "concepts": ["c", "d"]})
+    live.post("/v1/models", json={"id": "m", "concepts": ["c", "d"],
+                                  "options": {"closed_environment": False}})
     live.train("m")  # fails: no positives for d
     all_jobs = live.get("/v1/jobs").get_json()["jobs"]
     assert [j["type"] for j in all_jobs] == ["train", "embed", "embed", "embed"]

@@ -51,12 +51,23 @@ def test_an_exclusive_model_mixes_examples_and_names(live):
                                                           "cooking"]
 
 
-def test_one_vs_rest_uses_names_only_when_no_concept_has_examples(live):
-    # One name against real examples would lose whatever it says; the prototypes that
-    # make mixing work belong to exclusive heads.
+def test_a_closed_one_vs_rest_model_mixes_examples_and_names(live):
     live.add_texts([(t, "sports") for t in SPORTS[:4]])
     live.post("/v1/models", json={"id": "half-ovr", "concepts": ["sports", "cooking"]})
     version = live.train("half-ovr")
+    assert version["status"] == "trained", version
+    assert version["counts"]["zero_shot"] == ["cooking"]
+    assert version["params"]["head"] == "logistic_regression+prototypes"
+    assert _top(live, "half-ovr", HELD_OUT + COOKING[:2]) == ["sports", "cooking", "cooking",
+                                                              "cooking"]
+
+
+def test_an_open_one_vs_rest_model_uses_names_only_with_no_example_at_all(live):
+    # Without the closed environment's prototypes a lone name loses to real examples.
+    live.add_texts([(t, "sports") for t in SPORTS[:4]])
+    live.post("/v1/models", json={"id": "open", "concepts": ["sports", "cooking"],
+                                  "options": {"closed_environment": False}})
+    version = live.train("open")
     assert version["status"] == "failed"
     assert version["error"]["code"] == "no_positives"
     assert version["error"]["details"]["concepts"] == ["cooking"]
