@@ -24,6 +24,9 @@ Methods:
   what a train job gives it: the concept names phrased by the embedder's template
   (text embedders) and the unlabelled rest of the pool. Today's default: that
   regression blended half and half with the ``semi+names`` prototypes.
+- ``headstart-ovr``: the same for a one-vs-rest model in a closed environment (the
+  API's default options: a regression per concept blended with the same prototypes),
+  scored by its top concept (probabilities normalised for ECE).
 - ``centroid``: nearest class mean, cosine, on embeddings centred on the pool mean.
 - zero-shot (k = 0): ``headstart`` with no example at all, only the names and the
   unlabelled pool (text embedders only).
@@ -187,20 +190,24 @@ def baseline(x: np.ndarray, y: np.ndarray, data: DataSet, _: np.ndarray) -> np.n
     return LogisticRegression(max_iter=1000).fit(x, y).predict_proba(data.test_x)
 
 
-def headstart(x: np.ndarray, y: np.ndarray, data: DataSet, unlabelled: np.ndarray
-              ) -> np.ndarray:
-    """The production trainer for a mutually exclusive model, with what a train job
-    gives it: the concept names (text embedders) and the app's unlabelled inputs."""
+def headstart(x: np.ndarray, y: np.ndarray, data: DataSet, unlabelled: np.ndarray,
+              exclusive: bool = True) -> np.ndarray:
+    """The production trainer, with what a train job gives it: the concept names (text
+    embedders) and the app's unlabelled inputs. Exclusive, or one-vs-rest in a closed
+    environment (the API's default options), scored by its top concept."""
     from workers.training import Context, TrainingData, head_probabilities, train_head
 
     concepts = [str(c) for c in range(len(data.classes))]
     labelled = TrainingData(vectors=x, positive=[frozenset([str(c)]) for c in y],
-                            negative=[frozenset()] * len(y))
+                            negative=[frozenset()] * len(y),
+                            input_ids=[f"row-{i}" for i in range(len(y))])
     context = Context(names=data.prompts_x,
                       unlabelled=data.pool_x[unlabelled] if len(unlabelled) else None)
-    head = train_head(labelled, concepts, mutually_exclusive=True, closed_environment=True,
-                      context=context)
-    return head_probabilities(head, data.test_x)
+    head = train_head(labelled, concepts, mutually_exclusive=exclusive,
+                      closed_environment=True, context=context)
+    probs = head_probabilities(head, data.test_x)
+    # One-vs-rest scores do not sum to 1; normalised they still rank the same.
+    return probs / probs.sum(axis=1, keepdims=True)
 
 
 def previous(x: np.ndarray, y: np.ndarray, data: DataSet, _: np.ndarray) -> np.ndarray:
@@ -229,6 +236,7 @@ METHODS: dict[str, Head] = {
     "baseline": baseline,
     "previous": previous,
     "headstart": headstart,
+    "headstart-ovr": lambda x, y, d, u: headstart(x, y, d, u, exclusive=False),
     "centroid": lambda x, y, d, u: _prototypes(x, y, d, u, semi=False, names=False),
     "semi": lambda x, y, d, u: _prototypes(x, y, d, u, semi=True, names=False),
     "semi+names": lambda x, y, d, u: _prototypes(x, y, d, u, semi=True, names=True),

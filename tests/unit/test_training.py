@@ -224,3 +224,29 @@ def test_unlabelled_inputs_and_names_help_with_one_example_each():
     assert zero.counts["zero_shot"] == concepts
     assert zero.metrics["status"] == "insufficient_data"
     assert (head_probabilities(zero, x).argmax(axis=1) == truth).mean() > 0.9
+
+
+def test_one_vs_rest_blends_prototypes_only_in_a_closed_environment():
+    from workers.training import Context, head_probabilities
+
+    x, labels = _blobs(60, 3, spread=0.8, seed=4)
+    truth = np.repeat(np.arange(3), 60)
+    picks = np.array([0, 60, 120])
+    data = _data(x[picks], [labels[i] for i in picks])
+    concepts = ["c0", "c1", "c2"]
+    closed = train_head(data, concepts, mutually_exclusive=False, closed_environment=True,
+                        context=Context(unlabelled=x))
+    assert closed.prototypes is not None and closed.activation == "sigmoid"
+    assert closed.params["head"] == "logistic_regression+prototypes"
+    probs = head_probabilities(closed, x)
+    assert probs.shape == (180, 3) and ((probs >= 0) & (probs <= 1)).all()
+    plain = train_head(data, concepts, mutually_exclusive=False, closed_environment=True)
+    helped_acc = (probs.argmax(axis=1) == truth).mean()
+    plain_acc = (head_probabilities(plain, x).argmax(axis=1) == truth).mean()
+    assert helped_acc >= plain_acc
+    negatives = [frozenset(concepts) - {label} for label in (labels[i] for i in picks)]
+    open_env = train_head(_data(x[picks], [labels[i] for i in picks], negatives), concepts,
+                          mutually_exclusive=False, closed_environment=False,
+                          context=Context(unlabelled=x))
+    assert open_env.prototypes is None
+    assert open_env.params["head"] == "logistic_regression"
