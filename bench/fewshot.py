@@ -36,7 +36,7 @@ Methods:
   head's prototype half alone (``workers/prototypes.py``).
 
 Embeddings are cached under ``--cache`` (default ``bench/cache``), so a rerun only
-fits heads (about 6 minutes on 2 cores, mostly the nested cross-validation).
+fits heads (about 11 minutes on 2 cores, mostly the heads' cross-validation).
 
     .venv/bin/python bench/fewshot.py --json bench/results/fewshot.json
 """
