@@ -14,7 +14,6 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Mapping
-from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +23,11 @@ from shared.media import MediaError
 from shared.media.fetch import check_url
 from shared.media.images import decode_image
 from shared.media.limits import image_limits, url_policy, video_limits
-from shared.media.video import check_samples, probe_video, sample_frames
+from shared.media.video import check_video
 from shared.schemas import InputData, MediaSource
 from shared.settings import Settings
 
-# Decoding only proves the image is whole; a small draft size keeps that cheap.
+# Decoding only proves an image is whole; a small draft size keeps that cheap.
 CHECK_SIDE = 64
 
 
@@ -130,13 +129,7 @@ def prepare_data(settings: Settings, data: InputData, field_name: str,
             _, info = decode_image(blob, image_limits(settings), min_side=CHECK_SIDE)
             view = {"format": info.format, "width": info.width, "height": info.height}
         else:
-            limits = video_limits(settings)
-            video = probe_video(blob, limits)
-            check_samples(video, extra["sample_ms"], limits)
-            # Metadata cannot tell a stream with no frame in it: decode up to the first.
-            with closing(sample_frames(blob, extra["sample_ms"], limits,
-                                       max_side=CHECK_SIDE)) as frames:
-                next(frames)
+            video = check_video(blob, extra["sample_ms"], video_limits(settings))
             view = {"format": video.container, "codec": video.codec, "width": video.width,
                     "height": video.height, "duration_seconds": video.duration_seconds,
                     "fps": video.fps}

@@ -1,8 +1,8 @@
 """Input content → vectors: texts, images and videos through one embedder.
 
 Both the embed job and predict use this. Bytes come from the request (base64),
-from staging (uploads) or from a guarded fetch (URLs); images are decoded once,
-at the size the embedder crops to; videos are sampled into frames and embedded
+from staging (uploads) or from a guarded fetch (URLs); images are decoded no
+bigger than the embedder needs; videos are sampled into frames and embedded
 in batches so a long video never sits in memory whole. A bad item yields a
 ``MediaError`` in its place and the other items go on.
 """

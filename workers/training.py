@@ -24,15 +24,17 @@ from sklearn.metrics import log_loss, precision_recall_fscore_support, roc_auc_s
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from shared.errors import TrainingError
-from workers.prototypes import fit_prototypes, prototype_probabilities, softmax
+from workers.prototypes import fit_prototypes, prototype_probabilities, softmax, unit
 
 C_GRID = (0.1, 1.0, 10.0, 100.0)
-# Weight of the prototypes in a blended exclusive head (the rest: logistic regression).
+# Weight of the prototypes in a blended head (the rest: logistic regression).
 BLEND = 0.5
 DEFAULT_C = 10.0
 # C is chosen on at most this many rows: selection cost stays flat on big data.
 SELECTION_ROWS = 2000
 UNLABELLED = -1
+# Input ids of the rows that stand in for zero-shot concepts (no input id has a ':').
+NAME_ROW = "concept:"
 
 
 @dataclass
@@ -65,8 +67,7 @@ class TrainingData:
             vectors=np.vstack([old, rows]),
             positive=self.positive + [frozenset([c]) for c in concepts],
             negative=self.negative + [frozenset()] * len(concepts),
-            # Ids no input can have (they hold a ':'), one group each.
-            input_ids=ids + [f"concept:{c}" for c in concepts],
+            input_ids=ids + [NAME_ROW + c for c in concepts],
             frames=self.frames + [1] * len(concepts) if self.frames else [],
         )
 
@@ -93,7 +94,7 @@ class FittedHead:
     params: dict[str, Any]
     metrics: dict[str, Any]
     counts: dict[str, Any]
-    prototypes: np.ndarray | None = None  # (concepts, dim): blended exclusive heads
+    prototypes: np.ndarray | None = None  # (concepts, dim): blended heads only
     center: np.ndarray | None = None  # (dim,)
 
     def tensors(self) -> dict[str, np.ndarray]:
@@ -119,9 +120,8 @@ class Context:
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
+    return unit(x).astype(np.float32)
 
 
 def apply_head(weight: np.ndarray, bias: np.ndarray, activation: str, x: np.ndarray,
@@ -249,21 +249,6 @@ def select_c(x: np.ndarray, y: np.ndarray, folds: int, seed: int,
 
 
 # --- evaluation ---------------------------------------------------------------------------
-def _oof_probabilities(x: np.ndarray, y: np.ndarray, c: float, folds: int, seed: int,
-                       groups: np.ndarray | None = None, weights: np.ndarray | None = None,
-                       ) -> tuple[np.ndarray, int] | None:
-    """Out-of-fold probabilities by stratified (group) k-fold, or None with too little data."""
-    splits = cv_splits(y, folds, seed, groups)
-    if not splits or len(np.unique(np.concatenate([test for _, test in splits]))) < len(y):
-        return None
-    n_classes = int(y.max()) + 1
-    probs = np.zeros((len(y), n_classes), dtype=np.float64)
-    for train, test in splits:
-        clf = _fit(x[train], y[train], c, seed, _take(weights, train))
-        probs[np.ix_(test, clf.classes_)] = clf.predict_proba(x[test])
-    return probs, len(splits)
-
-
 def per_input(probs: np.ndarray, y: np.ndarray, groups: np.ndarray | None
               ) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold probabilities averaged over each input's rows, one row per input.
@@ -320,6 +305,19 @@ def _summary(per_concept: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 # --- the two head kinds -------------------------------------------------------------------
+def _center(labelled: np.ndarray, context: Context) -> np.ndarray:
+    """The app's mean embedding: of the labelled and unlabelled inputs, else the names."""
+    seen = [m for m in (labelled, context.unlabelled) if m is not None and len(m)]
+    return (np.vstack(seen) if seen else context.names).mean(axis=0).astype(np.float32)
+
+
+def _blend_params(context: Context) -> dict[str, Any]:
+    """What a blended head records about its prototypes."""
+    return {"head": "logistic_regression+prototypes", "blend": BLEND,
+            "names_prior": context.names is not None,
+            "unlabelled": 0 if context.unlabelled is None else int(len(context.unlabelled))}
+
+
 def _blended_oof(xs: np.ndarray, raw: np.ndarray, y: np.ndarray, classes: int, folds: int,
                  seed: int, groups: np.ndarray | None, weights: np.ndarray | None,
                  center: np.ndarray, context: Context) -> tuple[np.ndarray, int] | None:
@@ -355,12 +353,13 @@ def _train_exclusive(data: TrainingData, concepts: Sequence[str], folds: int, se
     if zero_shot and context.names is None:
         raise TrainingError(f"no positive examples for {', '.join(zero_shot)}",
                             code="no_positives", details={"concepts": zero_shot})
-    raw = np.asarray(data.vectors, dtype=np.float32)[rows] if len(rows) else np.zeros(
-        (0, context.names.shape[1] if context.names is not None else 1), np.float32)
+    vectors = np.asarray(data.vectors, dtype=np.float32)
+    if not len(rows) and context.names is not None:
+        vectors = np.zeros((0, context.names.shape[1]), np.float32)  # nothing labelled yet
+    raw = vectors[rows]
     xs = l2_normalise(raw)
     groups, weights = _take(data.groups(), rows), _take(data.weights(), rows)
-    seen = [m for m in (raw, context.unlabelled) if m is not None and len(m)]
-    center = (np.vstack(seen) if seen else context.names).mean(axis=0).astype(np.float32)
+    center = _center(raw, context)
     # Logistic regression needs every class: a zero-shot concept's name is its example.
     fit_x, fit_y, fit_w = xs, y, weights
     if zero_shot:
@@ -402,10 +401,8 @@ def _train_exclusive(data: TrainingData, concepts: Sequence[str], folds: int, se
         }
     return FittedHead(
         weight=weight, bias=bias, activation="softmax", prototypes=prototypes, center=center,
-        params={"head": "logistic_regression+prototypes", "activation": "softmax",
-                "blend": BLEND, "C": c, "C_selection": how, "class_weight": "balanced",
-                "names_prior": context.names is not None,
-                "unlabelled": 0 if context.unlabelled is None else int(len(context.unlabelled))},
+        params={**_blend_params(context), "activation": "softmax", "C": c,
+                "C_selection": how, "class_weight": "balanced"},
         metrics=metrics,
         counts={"examples": data.inputs_among(rows), "rows": int(len(rows)),
                 "positives": {cn: data.inputs_among(rows[y == i])
@@ -418,7 +415,7 @@ def _train_exclusive(data: TrainingData, concepts: Sequence[str], folds: int, se
 
 def _real_rows(data: TrainingData) -> np.ndarray:
     """Rows of real inputs (not the names standing in for zero-shot concepts)."""
-    return np.asarray([not i.startswith("concept:") for i in data.input_ids] or
+    return np.asarray([not i.startswith(NAME_ROW) for i in data.input_ids] or
                       [True] * len(data.positive), dtype=bool)
 
 
@@ -451,15 +448,13 @@ def _train_one_vs_rest(data: TrainingData, concepts: Sequence[str], closed_envir
         raise TrainingError(f"no negative examples for {', '.join(no_neg)}{hint}",
                             code="no_negatives", details={"concepts": no_neg})
     labelled_rows = np.flatnonzero((y_all != UNLABELLED).any(axis=1))
+    real = _real_rows(data)
     prototypes = center = None
     ex_rows = ex_y = None
     if blend:
-        real = _real_rows(data)
         ex_rows, ex_y = exclusive_targets(data, concepts)
         ex_y, ex_rows = ex_y[real[ex_rows]], ex_rows[real[ex_rows]]
-        seen = [m for m in (raw[labelled_rows[real[labelled_rows]]], context.unlabelled)
-                if m is not None and len(m)]
-        center = (np.vstack(seen) if seen else context.names).mean(axis=0).astype(np.float32)
+        center = _center(raw[labelled_rows[real[labelled_rows]]], context)
         prototypes = fit_prototypes(raw[ex_rows], ex_y, len(concepts), center,
                                     _take(data.weights(), ex_rows), context.names,
                                     context.unlabelled)
@@ -520,15 +515,12 @@ def _train_one_vs_rest(data: TrainingData, concepts: Sequence[str], closed_envir
     else:
         metrics = {"status": "ok", "folds": min(folds_used), **_summary(per_concept),
                    "concepts": per_concept, "confusion_matrix": confusion}
-    real = _real_rows(data)
     real_labelled = labelled_rows[real[labelled_rows]]
     params: dict[str, Any] = {"head": "logistic_regression", "activation": "sigmoid",
                               "C": chosen, "class_weight": "balanced",
                               "closed_environment": closed_environment}
     if blend:
-        params.update(head="logistic_regression+prototypes", blend=BLEND,
-                      names_prior=context.names is not None,
-                      unlabelled=0 if context.unlabelled is None else int(len(context.unlabelled)))
+        params.update(_blend_params(context))
     return FittedHead(
         weight=weight, bias=bias, activation="sigmoid", prototypes=prototypes, center=center,
         params=params, metrics=metrics,

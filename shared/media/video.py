@@ -96,6 +96,34 @@ def probe_video(data: bytes, limits: VideoLimits) -> VideoInfo:
         return _probe(container, limits)[0]
 
 
+def check_video(data: bytes, sample_ms: int, limits: VideoLimits) -> VideoInfo:
+    """Everything that can be known before embedding, from one open of the file: the
+    metadata caps, the number of samples, and that a first frame decodes.
+
+    Args:
+        data: The encoded video.
+        sample_ms: Sampling interval in milliseconds.
+        limits: Limits checked against the metadata.
+
+    Returns:
+        What the container says about the video.
+
+    Raises:
+        MediaError: The codes of :func:`probe_video`, ``invalid_sample_ms``,
+            ``too_many_samples``, ``corrupt`` or ``no_frames``.
+    """
+    _check_sample_ms(sample_ms)
+    _check_bytes(data, limits)
+    with _open(data) as container:
+        info, stream = _probe(container, limits)
+        check_samples(info, sample_ms, limits)
+        # Metadata cannot tell a stream with no frame in it: decode up to the first.
+        with contextlib.closing(container.decode(stream)) as frames:
+            if _next_frame(frames) is None:
+                raise MediaError("no_frames", "No frame of the video could be decoded.")
+    return info
+
+
 def planned_samples(info: VideoInfo, sample_ms: int) -> int | None:
     """How many frames :func:`sample_frames` will yield, judged from the metadata.
 

@@ -231,3 +231,19 @@ def test_an_abandoned_generator_closes_its_container(red_blue, monkeypatch):
     samples.close()
     with pytest.raises(AssertionError, match="not open"):  # PyAV's check on a closed one
         _ = opened[0].duration
+
+
+def test_check_video_reads_the_caps_and_a_first_frame_in_one_go():
+    from shared.media.video import check_video
+    from tests.media import make_frameless_video, make_video, photo
+
+    info = check_video(make_video([(photo("cat"), 2)]), 1000, VideoLimits())
+    assert (info.width, info.height) == (320, 240)
+    for data, limits, code in (
+        (make_frameless_video(), VideoLimits(), "no_frames"),
+        (make_video([(photo("cat"), 3)]), VideoLimits(max_samples=2), "too_many_samples"),
+        (make_video([(photo("cat"), 3)]), VideoLimits(max_seconds=2.0), "too_long"),
+    ):
+        with pytest.raises(MediaError) as caught:
+            check_video(data, 1000, limits)
+        assert caught.value.code == code
