@@ -63,10 +63,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from bench_core import cpu_model  # noqa: E402
 
+from workers.calibration import expected_calibration_error  # noqa: E402
+
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = ["T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
                    "sneaker", "bag", "ankle boot"]
-ECE_BINS = 15
 
 
 @dataclass
@@ -92,6 +93,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ks", default="1,2,4,8,16", help="examples per concept")
     p.add_argument("--draws", type=int, default=10, help="random draws per k (default 10)")
     p.add_argument("--datasets", default="bbc,fashion")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help="methods to run (default all; baseline always runs)")
     return p.parse_args(argv)
 
 
@@ -244,22 +247,13 @@ METHODS: dict[str, Head] = {
 
 
 # --- scoring -------------------------------------------------------------------------------
-def ece(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
-    """Expected calibration error of the top prediction."""
-    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == y
-    total = 0.0
-    for lo, hi in zip(np.linspace(0, 1, bins + 1)[:-1], np.linspace(0, 1, bins + 1)[1:]):
-        in_bin = (confidence > lo) & (confidence <= hi)
-        if in_bin.any():
-            total += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
-    return float(total)
-
-
-def evaluate(data: DataSet, ks: Sequence[int], draws: int) -> dict[str, Any]:
-    """Every method on the same draws; mean and standard deviation per k."""
+def evaluate(data: DataSet, ks: Sequence[int], draws: int, only: Sequence[str]
+             ) -> dict[str, Any]:
+    """The chosen methods on the same draws; mean and standard deviation per k."""
     from sklearn.metrics import f1_score
 
-    methods = {n: m for n, m in METHODS.items() if n != "semi+names" or data.prompts_x is not None}
+    methods = {n: m for n, m in METHODS.items()
+               if n in only and (n != "semi+names" or data.prompts_x is not None)}
     out: dict[str, Any] = {}
     for k in ks:
         scores: dict[str, dict[str, list[float]]] = {
@@ -276,7 +270,7 @@ def evaluate(data: DataSet, ks: Sequence[int], draws: int) -> dict[str, Any]:
                 scores[name]["accuracy"].append(float((predicted == data.test_y).mean()))
                 scores[name]["macro_f1"].append(float(f1_score(data.test_y, predicted,
                                                                average="macro")))
-                scores[name]["ece"].append(ece(probs, data.test_y))
+                scores[name]["ece"].append(expected_calibration_error(probs, data.test_y))
         out[str(k)] = {n: {m: {"mean": float(np.mean(v)), "std": float(np.std(v))}
                            for m, v in s.items()} for n, s in scores.items()}
         # Paired over the same draws: the gain's own spread, not the two spreads.
@@ -303,7 +297,7 @@ def zero_shot(data: DataSet) -> dict[str, float] | None:
     predicted = probs.argmax(axis=1)
     return {"accuracy": float((predicted == data.test_y).mean()),
             "macro_f1": float(f1_score(data.test_y, predicted, average="macro")),
-            "ece": ece(probs, data.test_y)}
+            "ece": expected_calibration_error(probs, data.test_y)}
 
 
 def render(results: dict[str, Any]) -> str:
@@ -356,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["datasets"].append({
             "name": data.name, "embedder": data.embedder, "classes": data.classes,
             "pool": len(data.pool_y), "test": len(data.test_y),
-            "by_k": evaluate(data, ks, args.draws), "zero_shot": zero_shot(data)})
+            "by_k": evaluate(data, ks, args.draws, ["baseline", *args.methods.split(",")]), "zero_shot": zero_shot(data)})
     from bench_core import publish
 
     return publish(results, render(results), args.json)

@@ -24,11 +24,16 @@ from sklearn.metrics import log_loss, precision_recall_fscore_support, roc_auc_s
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from shared.errors import TrainingError
+from workers.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from workers.prototypes import fit_prototypes, prototype_probabilities, softmax, unit
 
 C_GRID = (0.1, 1.0, 10.0, 100.0)
-# Weight of the prototypes in a blended head (the rest: logistic regression).
+# Weight of the prototypes in a blended head (the rest: logistic regression). With
+# nothing to hold out (one example of some concept, or none), the regression's C is a
+# guess and its probabilities are flat: the prototypes alone were as accurate and far
+# better calibrated there (docs/benchmarks.md#few-shot-accuracy).
 BLEND = 0.5
+BLEND_UNEVALUATED = 1.0
 DEFAULT_C = 10.0
 # C is chosen on at most this many rows: selection cost stays flat on big data.
 SELECTION_ROWS = 2000
@@ -126,23 +131,27 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 
 def apply_head(weight: np.ndarray, bias: np.ndarray, activation: str, x: np.ndarray,
                prototypes: np.ndarray | None = None, center: np.ndarray | None = None,
-               ) -> np.ndarray:
+               temperature: float = 1.0, blend: float = BLEND) -> np.ndarray:
     """Concept probabilities ``(n, concepts)`` for embeddings ``x``.
 
     A blended head (exclusive, or one-vs-rest in a closed environment) averages its
-    logistic regressions' probabilities with those of its class prototypes.
+    logistic regressions' probabilities with those of its class prototypes, which
+    weigh ``blend``. The result is rescaled by the head's temperature
+    (:mod:`workers.calibration`).
     """
     logits = l2_normalise(x) @ weight.T + bias
     probs = softmax(logits) if activation == "softmax" else 1.0 / (1.0 + np.exp(-logits))
-    if prototypes is None or center is None:
-        return probs
-    return (1 - BLEND) * probs + BLEND * prototype_probabilities(prototypes, center, x)
+    if prototypes is not None and center is not None:
+        probs = (1 - blend) * probs + blend * prototype_probabilities(prototypes, center, x)
+    return apply_temperature(probs, temperature, activation)
 
 
 def head_probabilities(head: Any, x: np.ndarray) -> np.ndarray:
     """:func:`apply_head` for a stored or fitted head (anything with its arrays)."""
+    params = getattr(head, "params", None) or head.manifest["params"]
     activation = getattr(head, "activation", None) or head.manifest["activation"]
-    return apply_head(head.weight, head.bias, activation, x, head.prototypes, head.center)
+    return apply_head(head.weight, head.bias, activation, x, head.prototypes, head.center,
+                      params.get("temperature", 1.0), params.get("blend", BLEND))
 
 
 # --- targets ---------------------------------------------------------------------------
@@ -311,9 +320,11 @@ def _center(labelled: np.ndarray, context: Context) -> np.ndarray:
     return (np.vstack(seen) if seen else context.names).mean(axis=0).astype(np.float32)
 
 
-def _blend_params(context: Context) -> dict[str, Any]:
-    """What a blended head records about its prototypes."""
-    return {"head": "logistic_regression+prototypes", "blend": BLEND,
+def _blend_params(context: Context, evaluated: bool) -> dict[str, Any]:
+    """What a blended head records about its prototypes; ``evaluated``: whether the
+    data allowed cross-validation (which sets the blend)."""
+    return {"head": "logistic_regression+prototypes",
+            "blend": BLEND if evaluated else BLEND_UNEVALUATED,
             "names_prior": context.names is not None,
             "unlabelled": 0 if context.unlabelled is None else int(len(context.unlabelled))}
 
@@ -378,13 +389,15 @@ def _train_exclusive(data: TrainingData, concepts: Sequence[str], folds: int, se
                                 context.unlabelled)
     oof = None if zero_shot else _blended_oof(xs, raw, y, len(concepts), folds, seed, groups,
                                               weights, center, context)
+    temperature = 1.0
     if zero_shot:
         metrics = _insufficient(f"zero-shot concepts have no example to hold out: "
                                 f"{', '.join(zero_shot)}")
     elif oof is None:
         metrics = _insufficient("every concept needs at least 2 examples for cross-validation")
     else:
-        probs, y_eval = per_input(oof[0], y, groups)
+        temperature = fit_temperature(oof[0], y, "softmax", weights)
+        probs, y_eval = per_input(apply_temperature(oof[0], temperature, "softmax"), y, groups)
         predicted = probs.argmax(axis=1)
         per_concept = {
             concept: _concept_metrics((y_eval == i).astype(int), probs[:, i],
@@ -396,13 +409,14 @@ def _train_exclusive(data: TrainingData, concepts: Sequence[str], folds: int, se
         metrics = {
             "status": "ok", "folds": oof[1],
             "accuracy": round(float((predicted == y_eval).mean()), 4),
+            "ece": round(expected_calibration_error(probs, y_eval), 4),
             **_summary(per_concept), "concepts": per_concept,
             "confusion_matrix": {"labels": list(concepts), "matrix": confusion.tolist()},
         }
     return FittedHead(
         weight=weight, bias=bias, activation="softmax", prototypes=prototypes, center=center,
-        params={**_blend_params(context), "activation": "softmax", "C": c,
-                "C_selection": how, "class_weight": "balanced"},
+        params={**_blend_params(context, oof is not None), "activation": "softmax", "C": c,
+                "C_selection": how, "class_weight": "balanced", "temperature": temperature},
         metrics=metrics,
         counts={"examples": data.inputs_among(rows), "rows": int(len(rows)),
                 "positives": {cn: data.inputs_among(rows[y == i])
@@ -465,6 +479,7 @@ def _train_one_vs_rest(data: TrainingData, concepts: Sequence[str], closed_envir
     confusion: dict[str, dict[str, int]] = {}
     insufficient: list[str] = []
     folds_used: list[int] = []
+    held_out: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # concept: (rows, oof scores)
     for col, concept in enumerate(concepts):
         rows = np.flatnonzero(y_all[:, col] != UNLABELLED)
         xs, y = x[rows], y_all[rows, col]
@@ -494,7 +509,21 @@ def _train_one_vs_rest(data: TrainingData, concepts: Sequence[str], closed_envir
                                     prototype_probabilities(fold_protos, center,
                                                             raw[rows[test]])[:, col])
         folds_used.append(len(splits))
-        probs, y = per_input(np.column_stack([1 - scores_all, scores_all]), y, groups)
+        held_out[concept] = (rows, scores_all)
+    temperature = 1.0
+    if held_out and not zero_shot and not insufficient:
+        # One temperature for all concepts: a concept has too few examples for its own.
+        oof = np.full(y_all.shape, 0.5)
+        for col, concept in enumerate(concepts):
+            oof[held_out[concept][0], col] = held_out[concept][1]
+        temperature = fit_temperature(oof, y_all, "sigmoid", data.weights())
+    for col, concept in enumerate(concepts):
+        if concept not in held_out:
+            continue
+        rows, scores_all = held_out[concept]
+        scores_all = apply_temperature(scores_all[:, None], temperature, "sigmoid")[:, 0]
+        probs, y = per_input(np.column_stack([1 - scores_all, scores_all]), y_all[rows, col],
+                             _take(data.groups(), rows))
         scores = probs[:, 1]
         predicted = (scores >= 0.5).astype(int)
         per_concept[concept] = _concept_metrics(y, scores, predicted)
@@ -518,9 +547,10 @@ def _train_one_vs_rest(data: TrainingData, concepts: Sequence[str], closed_envir
     real_labelled = labelled_rows[real[labelled_rows]]
     params: dict[str, Any] = {"head": "logistic_regression", "activation": "sigmoid",
                               "C": chosen, "class_weight": "balanced",
-                              "closed_environment": closed_environment}
+                              "closed_environment": closed_environment,
+                              "temperature": temperature}
     if blend:
-        params.update(_blend_params(context))
+        params.update(_blend_params(context, metrics["status"] == "ok"))
     return FittedHead(
         weight=weight, bias=bias, activation="sigmoid", prototypes=prototypes, center=center,
         params=params, metrics=metrics,

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from shared.errors import TrainingError
+from workers.calibration import apply_temperature
+from workers.prototypes import prototype_probabilities
 from workers.training import (
     TrainingData,
     apply_head,
@@ -198,6 +200,11 @@ def test_exclusive_heads_blend_prototypes_and_store_them():
     assert head.params["blend"] == 0.5 and head.counts["zero_shot"] == []
     probs = head_probabilities(head, x)
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    # Calibrated on its out-of-fold probabilities: the stored temperature is applied.
+    temperature = head.params["temperature"]
+    assert temperature != 1.0 and 0 <= head.metrics["ece"] <= 1
+    unscaled = apply_head(head.weight, head.bias, "softmax", x, head.prototypes, head.center)
+    assert np.allclose(probs, apply_temperature(unscaled, temperature, "softmax"), atol=1e-6)
     assert (probs.argmax(axis=1) == np.repeat(np.arange(3), 10)).mean() == 1.0
 
 
@@ -216,13 +223,19 @@ def test_unlabelled_inputs_and_names_help_with_one_example_each():
     accuracy = {name: (head_probabilities(h, x).argmax(axis=1) == truth).mean()
                 for name, h in (("plain", plain), ("helped", helped))}
     assert accuracy["helped"] > accuracy["plain"]
+    # One example each: nothing to hold out, so no metrics, no temperature, and the
+    # prototypes alone answer (the regression's C would be a guess).
+    assert helped.metrics["status"] == "insufficient_data"
+    assert helped.params["blend"] == 1.0 and helped.params["temperature"] == 1.0
+    assert np.allclose(head_probabilities(helped, x),
+                       prototype_probabilities(helped.prototypes, helped.center, x), atol=1e-6)
     # Names alone (here: the true class centres, as a text embedder would place them).
     centres = np.stack([x[truth == c].mean(axis=0) for c in range(4)])
     empty = TrainingData(vectors=np.zeros((0, 16), np.float32), positive=[], negative=[])
     zero = train_head(empty, concepts, mutually_exclusive=True, closed_environment=True,
                       context=Context(names=centres, unlabelled=x))
     assert zero.counts["zero_shot"] == concepts
-    assert zero.metrics["status"] == "insufficient_data"
+    assert zero.metrics["status"] == "insufficient_data" and zero.params["blend"] == 1.0
     assert (head_probabilities(zero, x).argmax(axis=1) == truth).mean() > 0.9
 
 
@@ -250,3 +263,20 @@ def test_one_vs_rest_blends_prototypes_only_in_a_closed_environment():
                           context=Context(unlabelled=x))
     assert open_env.prototypes is None
     assert open_env.params["head"] == "logistic_regression"
+
+
+def test_one_vs_rest_heads_share_one_temperature_fitted_out_of_fold():
+    from workers.training import head_probabilities
+
+    x, labels = _blobs(12, 3, spread=1.0, seed=5)
+    for closed in (True, False):
+        negatives = None if closed else [frozenset({"c0", "c1", "c2"}) - {lab} for lab in labels]
+        head = train_head(_data(x, labels, negatives), ["c0", "c1", "c2"],
+                          mutually_exclusive=False, closed_environment=closed)
+        assert head.metrics["status"] == "ok"
+        temperature = head.params["temperature"]
+        assert temperature != 1.0
+        unscaled = apply_head(head.weight, head.bias, "sigmoid", x, head.prototypes,
+                              head.center, blend=head.params.get("blend", 0.5))
+        assert np.allclose(head_probabilities(head, x),
+                           apply_temperature(unscaled, temperature, "sigmoid"), atol=1e-6)
