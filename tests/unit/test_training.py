@@ -280,3 +280,30 @@ def test_one_vs_rest_heads_share_one_temperature_fitted_out_of_fold():
                               head.center, blend=head.params.get("blend", 0.5))
         assert np.allclose(head_probabilities(head, x),
                            apply_temperature(unscaled, temperature, "sigmoid"), atol=1e-6)
+
+
+def test_large_sets_are_evaluated_on_a_stratified_sample(monkeypatch):
+    import workers.training as training
+
+    monkeypatch.setattr(training, "SELECTION_ROWS", 150)
+    monkeypatch.setattr(training, "EVALUATION_ROWS", 300)
+    x, labels = _blobs(200, 3, spread=0.8, seed=6)
+    for exclusive in (True, False):
+        head = train_head(_data(x, labels), ["c0", "c1", "c2"], mutually_exclusive=exclusive,
+                          closed_environment=True)
+        assert head.metrics["status"] == "ok" and head.metrics["evaluated_rows"] == 300
+        assert head.counts["rows"] == 600  # the head itself learnt from every row
+        support = sum(m["support"] for m in head.metrics["concepts"].values())
+        assert support == 300 if exclusive else support >= 100
+
+
+def test_sample_rows_keeps_class_shares_and_copes_with_singletons():
+    from workers.training import sample_rows
+
+    y = np.repeat([0, 1, 2], [600, 300, 100])
+    keep = sample_rows(y, 100, seed=0)
+    assert len(keep) == 100 and (np.diff(keep) > 0).all()
+    assert np.bincount(y[keep]).tolist() == [60, 30, 10]
+    assert sample_rows(y, 1000, seed=0) is None
+    lone = np.concatenate([np.zeros(50, int), [1]])
+    assert len(sample_rows(lone, 20, seed=0)) == 20
