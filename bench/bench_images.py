@@ -663,7 +663,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         redis_client.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    return publish(results, render(results), args.json)
+    return publish(results, render, args.json)
 
 
 if __name__ == "__main__":
