@@ -33,12 +33,14 @@ COPY api ./api
 COPY workers ./workers
 RUN pip install --no-deps . \
     && useradd --create-home --uid 10001 headstart \
-    && mkdir -p /data/models /data/qdrant \
+    && mkdir -p /data/models /data/qdrant /data/onnx \
     && chown -R headstart /data
 
 USER headstart
+# /data/onnx: the embedders' ONNX exports (written at first use; /app is not writable).
 ENV HEADSTART_MODEL_STORE=/data/models \
     HEADSTART_QDRANT_PATH=/data/qdrant \
+    HEADSTART_ONNX_CACHE_DIR=/data/onnx \
     HEADSTART_API_HOST=0.0.0.0
 
 EXPOSE 8000

@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api import (
         apps,
         concepts,
+        console,
         embedders,
         inputs,
         jobs,
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         predict,
         suggestions,
         versions,
+        webhooks,
     )
 
     settings = settings or get_settings()
@@ -67,6 +69,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     for module in (apps, keys, inputs, concepts, models, versions, predict, suggestions, jobs,
                    embedders):
         app.register_blueprint(module.bp)
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(console.bp)  # static files at /console (no /v1 API)
     register_error_handlers(app)
     spec.register(app)
     # Endpoint names starting with "openapi" are left out of the document itself.

@@ -9,6 +9,7 @@ from flask import Blueprint, request
 from spectree import Response
 
 from api.auth import authenticate_app, current_app_id
+from api.idempotency import idempotent
 from api.jobs import enqueue_job, public_job
 from api.limits import check_concepts, check_count, check_metadata
 from api.media_inputs import prepare_data
@@ -34,6 +35,7 @@ bp.before_request(authenticate_app)
 
 
 @bp.post("")
+@idempotent
 @accepts_multipart
 @spec.validate(json=InputsAdd, form=MultipartBody,
                resp=Response(HTTP_202=InputsAdded, HTTP_413=ErrorResponse,

@@ -10,6 +10,7 @@ from flask import Blueprint
 from spectree import Response
 
 from api.auth import authenticate_app, current_app_id
+from api.idempotency import idempotent
 from api.jobs import enqueue_job, public_job
 from api.limits import check_count
 from api.media_inputs import prepare_data
@@ -37,6 +38,7 @@ REQUEST_TTL_SECONDS = 3600
 
 
 @bp.post("/predict")
+@idempotent
 @accepts_multipart
 @spec.validate(json=PredictRequest, form=MultipartBody, resp=_RESPONSES, tags=["predict"])
 def predict_default(model_id: str):
@@ -49,6 +51,7 @@ def predict_default(model_id: str):
 
 
 @bp.post("/versions/<version_id>/predict")
+@idempotent
 @accepts_multipart
 @spec.validate(json=PredictRequest, form=MultipartBody, resp=_RESPONSES, tags=["predict"])
 def predict_version(model_id: str, version_id: str):

@@ -8,6 +8,7 @@ from flask import Blueprint, request
 from spectree import Response
 
 from api.auth import authenticate_app, current_app_id
+from api.idempotency import idempotent
 from api.jobs import enqueue_job, public_job
 from api.openapi import spec
 from api.services import services
@@ -27,6 +28,7 @@ bp.before_request(authenticate_app)
 
 
 @bp.post("")
+@idempotent
 @spec.validate(json=VersionCreate, resp=Response(HTTP_202=VersionCreated,
                                                  HTTP_404=ErrorResponse), tags=["versions"])
 def train(model_id: str):

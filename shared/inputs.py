@@ -23,6 +23,7 @@ from typing import Any
 import redis
 from redis.lock import Lock
 
+from shared.events import INPUT_FAILED, Events, input_data
 from shared.redis_store import RedisStore, now
 
 PENDING, EMBEDDED, FAILED = "pending", "embedded", "failed"
@@ -66,8 +67,9 @@ def input_view(status: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
 class InputStore(RedisStore):
     """Per-app input status hash, per-input staged records and staged media bytes."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "hs") -> None:
-        super().__init__(client, prefix)
+    def __init__(self, client: redis.Redis, prefix: str = "hs",
+                 events: Events | None = None) -> None:
+        super().__init__(client, prefix, events)
         self._bytes_client: redis.Redis | None = None
 
     def _status_hash(self, app: str) -> str:
@@ -91,8 +93,11 @@ class InputStore(RedisStore):
 
     def label_lock(self, app: str) -> Lock:
         """Lock held while labels move between staging and Qdrant for ``app``."""
+        # A waiter outlasts the lock's expiry: a worker killed while holding it (its
+        # task redelivered at once by the prefork pool) delays the redelivery, never
+        # fails it.
         return self.redis.lock(self.key("app", app, "labels-lock"), timeout=120,
-                               blocking_timeout=60)
+                               blocking_timeout=150)
 
     # --- writes -----------------------------------------------------------------
     def stage(
@@ -162,6 +167,8 @@ class InputStore(RedisStore):
                     if not error:
                         pipe.delete(self._staged(app, input_id))
                     pipe.execute()
+                    if error:
+                        self.emit(app, INPUT_FAILED, input_data(input_id, status))
                     return True
                 except redis.WatchError:
                     continue

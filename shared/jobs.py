@@ -14,6 +14,7 @@ from typing import Any
 import redis
 
 from shared.errors import Conflict, MalformedRequest, NotFound
+from shared.events import Events, job_data
 from shared.redis_store import RedisStore, now
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
@@ -62,8 +63,9 @@ _FLOAT_FIELDS = ("created_at", "started_at", "finished_at")
 class JobStore(RedisStore):
     """Create, read, list and move jobs."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "hs") -> None:
-        super().__init__(client, prefix)
+    def __init__(self, client: redis.Redis, prefix: str = "hs",
+                 events: Events | None = None) -> None:
+        super().__init__(client, prefix, events)
         self._transition = client.register_script(_TRANSITION)
         self._start = client.register_script(_START)
 
@@ -244,7 +246,8 @@ class JobStore(RedisStore):
         allowed: tuple[str, ...] = (RUNNING,),
         extra: list[Any] | None = None,
     ) -> bool:
-        fields: list[Any] = ["status", state, "finished_at", repr(now()), *(extra or [])]
+        finished = now()
+        fields: list[Any] = ["status", state, "finished_at", repr(finished), *(extra or [])]
         if result is not None:
             fields += ["result", json.dumps(result)]
         if error is not None:
@@ -252,8 +255,14 @@ class JobStore(RedisStore):
         outcome = self._transition(keys=[self._job_key(job_id)], args=[",".join(allowed), *fields])
         if outcome != "OK":
             return False
-        app, job_type = self.redis.hmget(self._job_key(job_id), ["app", "type"])
+        app, job_type, created = self.redis.hmget(self._job_key(job_id),
+                                                  ["app", "type", "created_at"])
         self.redis.srem(self._active_key(app, job_type), job_id)
+        # Only the call whose transition applied gets here: a redelivered task that
+        # finds the job already ended emits nothing.
+        self.emit(app, f"job.{state}", job_data(job_id, job_type, state,
+                                                float(created) if created else None,
+                                                finished, error))
         return True
 
     # --- decoding -----------------------------------------------------------

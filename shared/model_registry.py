@@ -12,6 +12,7 @@ from typing import Any
 import redis
 
 from shared.errors import Conflict, NotFound
+from shared.events import version_data
 from shared.redis_store import RedisStore, now
 
 V_QUEUED, V_TRAINING, V_TRAINED, V_FAILED = "queued", "training", "trained", "failed"
@@ -127,13 +128,22 @@ class ModelRegistry(RedisStore):
             state check refuses, the unchanged record is returned.
         """
 
+        before: list[str] = []
+
         def change(record: dict[str, Any]) -> dict[str, Any] | None:
+            before.clear()  # a WATCH retry calls this again: keep the last, applied, call
             if allowed_from and record["status"] not in allowed_from:
                 return None
+            before.append(record["status"])
             record.update(fields)
             return record
 
-        return self.update_json_field(self._versions(app, model_id), version_id, change)
+        updated = self.update_json_field(self._versions(app, model_id), version_id, change)
+        # An event only for a change this call made into trained or failed.
+        if updated is not None and before and before[0] != updated["status"] and \
+                updated["status"] in (V_TRAINED, V_FAILED):
+            self.emit(app, f"model_version.{updated['status']}", version_data(updated))
+        return updated
 
     def delete_version(self, app: str, model_id: str, version_id: str) -> None:
         """Delete a finished, unpinned version's record."""

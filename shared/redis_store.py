@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.events import Events
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -31,9 +34,17 @@ def now() -> float:
 class RedisStore:
     """Base for stores: holds the client and builds prefixed key names."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "hs") -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "hs",
+                 events: Events | None = None) -> None:
         self.redis = client
         self.prefix = prefix
+        # Webhook events of the state changes this store applies (None: not emitted).
+        self.events = events
+
+    def emit(self, app: str, event_type: str, data: dict[str, Any]) -> None:
+        """Emit a webhook event when the store was given an emitter (never raises)."""
+        if self.events is not None:
+            self.events.emit(app, event_type, data)
 
     def key(self, *parts: str) -> str:
         """Join ``parts`` under the store prefix, e.g. ``hs:app:demo:models``."""

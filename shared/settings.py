@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -108,6 +109,15 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(
         default=3, ge=1, description="Deliveries of one task before its job is failed (poison cap)."
     )
+    redelivery_check_seconds: int = Field(
+        default=10, ge=1,
+        description="How often each worker looks for tasks left unacknowledged past the "
+        "visibility timeout (their worker died) and queues them again.",
+    )
+    idempotency_ttl_seconds: int = Field(
+        default=86_400, ge=60,
+        description="How long a response is kept for replay under its Idempotency-Key.",
+    )
 
     # --- worker -------------------------------------------------------------
     worker_concurrency: int = Field(default=4, ge=1)
@@ -124,6 +134,28 @@ class Settings(BaseSettings):
         "they embed texts and images into one space.",
     )
     device: str = Field(default="auto", description="`auto` (CUDA when present), `cpu` or `cuda`.")
+    cpu_backend: Literal["auto", "torch", "onnx"] = Field(
+        default="auto",
+        description="How the built-in embedders run on CPU: `onnx` (ONNX Runtime, exported "
+        "from the torch model at first use), `torch`, or `auto` (ONNX Runtime where it "
+        "imports and the export works, else torch). On CUDA they always run in torch.",
+    )
+    onnx_cache_dir: Path = Field(
+        default=Path("data/onnx"),
+        description="Folder of the exported ONNX models (keyed by weights, opset and versions).",
+    )
+    onnx_threads: int = Field(
+        default=0, ge=0, description="ONNX Runtime intra-op threads; 0: the cores available."
+    )
+    embed_batching: bool = Field(
+        default=True,
+        description="Let concurrent tasks' small embedding calls share one forward pass.",
+    )
+    embed_linger_ms: float = Field(
+        default=0.0, ge=0, le=1000,
+        description="How long a forward pass waits for more callers before it starts "
+        "(0: never; a lone request pays no latency).",
+    )
 
     # --- training -----------------------------------------------------------
     train_wait_seconds: float = Field(
@@ -134,6 +166,33 @@ class Settings(BaseSettings):
     )
     cv_folds: int = Field(default=5, ge=2, le=20)
     random_seed: int = 0
+
+    # --- webhooks -------------------------------------------------------------
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Time one webhook delivery attempt may take."
+    )
+    webhook_max_attempts: int = Field(
+        default=15, ge=1, le=100,
+        description="Attempts per message and endpoint, the first included.",
+    )
+    webhook_backoff_base_seconds: float = Field(
+        default=10.0, gt=0, description="Delay before the first retry; doubles with each retry."
+    )
+    webhook_backoff_max_seconds: float = Field(
+        default=21_600.0, gt=0,
+        description="Longest delay between two attempts (also caps a Retry-After).",
+    )
+    webhook_disable_after_seconds: float = Field(
+        default=432_000.0, gt=0,
+        description="An endpoint failing without a success for longer than this is disabled.",
+    )
+    webhook_message_ttl_seconds: int = Field(
+        default=604_800, ge=60,
+        description="How long sent messages are kept for retries and replay.",
+    )
+    webhook_deliveries_kept: int = Field(
+        default=1000, ge=1, description="Delivery attempts kept in each endpoint's log."
+    )
 
     # --- API server ---------------------------------------------------------
     api_host: str = "127.0.0.1"

@@ -25,6 +25,8 @@ os.environ.setdefault("HEADSTART_REDIS_URL",
 os.environ["HEADSTART_REDIS_PREFIX"] = f"hstest-{uuid.uuid4().hex[:8]}"
 os.environ["HEADSTART_QDRANT_PATH"] = str(_TMP / "qdrant")
 os.environ["HEADSTART_MODEL_STORE"] = str(_TMP / "models")
+# Exported ONNX models: once per test session (workers in subprocesses reuse them).
+os.environ["HEADSTART_ONNX_CACHE_DIR"] = str(_TMP / "onnx")
 os.environ["HEADSTART_ADMIN_KEY"] = "test-admin-key"
 os.environ["HEADSTART_PREDICT_WAIT_SECONDS"] = "60"
 os.environ["HEADSTART_QUERY_WAIT_SECONDS"] = "30"
@@ -37,6 +39,13 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 # URL inputs come from a loopback server the tests start (private and link-local
 # addresses stay refused).
 os.environ["HEADSTART_FETCH_ALLOW_LOOPBACK"] = "true"
+# Webhook retries in fractions of a second, so tests can watch a whole schedule
+# (tests/integration/test_webhooks.py relies on these values).
+os.environ["HEADSTART_WEBHOOK_TIMEOUT_SECONDS"] = "1"
+os.environ["HEADSTART_WEBHOOK_MAX_ATTEMPTS"] = "4"
+os.environ["HEADSTART_WEBHOOK_BACKOFF_BASE_SECONDS"] = "0.4"
+os.environ["HEADSTART_WEBHOOK_BACKOFF_MAX_SECONDS"] = "3"
+os.environ["HEADSTART_WEBHOOK_DISABLE_AFTER_SECONDS"] = "4"
 # A tiny random CLIP saved like a real one exercises the CLIP path end to end.
 TINY_CLIP = "tiny-clip"
 os.environ["HEADSTART_CLIP_EMBEDDERS"] = json.dumps({TINY_CLIP: str(_TMP / "tiny-clip")})
@@ -204,9 +213,22 @@ def live(worker, tenant) -> Tenant:
     return tenant
 
 
+@pytest.fixture(scope="session")
+def api_url(flask_app):
+    """The API served over real HTTP on a loopback port (for the client and the CLI)."""
+    from tests.live_server import serve
+
+    with serve(flask_app) as url:
+        yield url
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Cheap tests first: unit before integration.
-    items.sort(key=lambda item: 0 if "/unit/" in str(item.fspath) else 1)
+    # Cheap tests first: unit, then integration, then the fault tests' subprocesses.
+    def cost(item: pytest.Item) -> int:
+        path = str(item.fspath)
+        return 0 if "/unit/" in path else 2 if "/faults/" in path else 1
+
+    items.sort(key=cost)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

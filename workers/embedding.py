@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.inputs import PENDING
+from shared.inputs import EMBEDDED, PENDING
 from shared.jobs import CANCELLED, FAILED
 from shared.media import MediaError
 from workers.content import Content, Embedding, embed_contents
@@ -65,6 +65,18 @@ def _clear_leftovers(rt: WorkerRuntime, app: str, input_id: str, staged: dict[st
         rt.vectors.delete(embedder_id, app, [input_id])
 
 
+def embedded_by_earlier_delivery(rt: WorkerRuntime, app: str, job_id: str,
+                                 input_ids: list[str]) -> int:
+    """How many of ``input_ids`` (no longer staged) this same job already embedded.
+
+    A worker that died mid-job leaves its finished batches embedded; the redelivered
+    task counts them as embedded, not as skipped, so the job's result is the same
+    as if it had run once.
+    """
+    statuses = rt.inputs.statuses(app, input_ids)
+    return sum(1 for s in statuses.values() if s["status"] == EMBEDDED and s["job_id"] == job_id)
+
+
 def embed_inputs(rt: WorkerRuntime, job_id: str, app: str, input_ids: list[str]) -> dict[str, Any]:
     """Embed staged inputs and store them; safe to run again for the same inputs.
 
@@ -83,7 +95,9 @@ def embed_inputs(rt: WorkerRuntime, job_id: str, app: str, input_ids: list[str])
         check_cancelled(rt, job_id)
         batch = [(i, rt.inputs.staged(app, i)) for i in input_ids[start:start + size]]
         live = [(i, s) for i, s in batch if s is not None]
-        skipped += len(batch) - len(live)
+        earlier = embedded_by_earlier_delivery(rt, app, job_id, [i for i, s in batch if s is None])
+        embedded += earlier
+        skipped += len(batch) - len(live) - earlier
         by_embedder: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for input_id, staged in live:
             by_embedder.setdefault(staged["embedder"], []).append((input_id, staged))

@@ -92,6 +92,8 @@ def fail_job(rt: WorkerRuntime, job_id: str, error: dict[str, Any],
 
 def _fail(rt: WorkerRuntime, job_id: str, error: dict[str, Any],
           on_failure: Callable[[dict[str, Any]], None] | None) -> None:
-    rt.jobs.fail(job_id, error)
+    # What the job was for (its version, its inputs) fails first: a client that sees the
+    # job failed, or gets its webhook, then finds them failed too.
     if on_failure is not None:
         on_failure(error)
+    rt.jobs.fail(job_id, error)

@@ -13,6 +13,7 @@ import redis
 from threadpoolctl import threadpool_limits
 
 from shared.concepts import ConceptStore
+from shared.events import Events
 from shared.inputs import InputStore
 from shared.jobs import JobStore
 from shared.model_registry import ModelRegistry
@@ -21,6 +22,7 @@ from shared.redis_store import connect
 from shared.replies import Replies
 from shared.settings import Settings
 from shared.vectors import VectorStore
+from shared.webhooks import WebhookStore
 from workers.embedders import EmbedderRegistry
 
 
@@ -84,6 +86,7 @@ class WorkerRuntime:
     embedders: EmbedderRegistry = field(init=False)
     heads: HeadCache = field(init=False)
     replies: Replies = field(init=False)
+    webhooks: WebhookStore = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -95,10 +98,13 @@ class WorkerRuntime:
         # own OpenMP pool is not a BLAS pool and keeps its threads.
         threadpool_limits(limits=1, user_api="blas")
         self.redis = connect(s)
-        self.jobs = JobStore(self.redis, s.redis_prefix)
-        self.inputs = InputStore(self.redis, s.redis_prefix)
+        # Jobs, versions and inputs ending here notify the apps' webhooks.
+        events = Events(self.redis, s)
+        self.jobs = JobStore(self.redis, s.redis_prefix, events)
+        self.inputs = InputStore(self.redis, s.redis_prefix, events)
         self.concepts = ConceptStore(self.redis, s.redis_prefix)
-        self.registry = ModelRegistry(self.redis, s.redis_prefix)
+        self.registry = ModelRegistry(self.redis, s.redis_prefix, events)
+        self.webhooks = WebhookStore(self.redis, s.redis_prefix)
         self.vectors = VectorStore(s)
         self.models = ModelStore(s.model_store)
         self.embedders = EmbedderRegistry(s)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,8 @@ from celery import Celery, Task
 
 from shared import celery_app as names
 from shared.errors import HeadstartError
-from workers import embedding, input_queries, prediction, suggestions, train_job
+from shared.redis_store import now
+from workers import delivery, embedding, input_queries, prediction, suggestions, train_job
 from workers.job_runner import TRANSIENT_ERRORS, fail_job, run_job
 from workers.runtime import WorkerRuntime, get_runtime
 
@@ -136,6 +138,30 @@ def register_tasks(app: Celery, max_retries: int) -> None:
                       reply_to: str | None = None) -> dict[str, Any]:
         return _answer(reply_to,
                        lambda rt: input_queries.delete_inputs(rt, app_id, input_ids))
+
+    # A Redis hiccup before the POST must not lose the message: retried with backoff.
+    @app.task(name=names.DELIVER_WEBHOOK, ignore_result=True, autoretry_for=TRANSIENT_ERRORS,
+              retry_backoff=True, max_retries=5)
+    def deliver_webhook(app_id: str, endpoint_id: str, message_id: str, attempt: int = 1,
+                        replay: bool = False, not_before: float | None = None) -> None:
+        rt = get_runtime()
+        args = [app_id, endpoint_id, message_id]
+        early = not_before - now() if not_before is not None else 0.0
+        if early > 0.05:
+            # A hop of a long delay (see delivery.hop): not due yet, send it on.
+            deliver_webhook.apply_async(
+                args, {"attempt": attempt, "replay": replay, "not_before": not_before},
+                countdown=delivery.hop(not_before, now(), rt.settings))
+            return
+        if early > 0:
+            time.sleep(early)  # a timer a hair early: never retry before the promised time
+        delay = delivery.deliver(rt.webhooks, rt.settings, app_id, endpoint_id, message_id,
+                                 attempt, replay)
+        if delay is not None:
+            due = now() + delay
+            deliver_webhook.apply_async(
+                args, {"attempt": attempt + 1, "replay": replay, "not_before": due},
+                countdown=delivery.hop(due, now(), rt.settings))
 
     @app.task(name=names.DELETE_ARTIFACTS)
     def delete_artifacts(app_id: str, model_id: str, version_ids: list[str]) -> None:

@@ -25,6 +25,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train
 
 from shared.errors import TrainingError
 from workers.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from workers.pr_curve import pr_curve
 from workers.prototypes import fit_prototypes, prototype_probabilities, softmax, unit
 
 C_GRID = (0.1, 1.0, 10.0, 100.0)
@@ -313,6 +314,7 @@ def _concept_metrics(truth: np.ndarray, scores: np.ndarray, predicted: np.ndarra
         "roc_auc": round(float(roc_auc_score(truth, scores)), 4) if both else None,
         "support": int(truth.sum()),
         "suggested_threshold": suggest_threshold(truth, scores) if both else None,
+        "pr_curve": pr_curve(truth, scores),
     }
 
 

@@ -189,6 +189,34 @@ class _CheckedHTTPSPool(urllib3.HTTPSConnectionPool):
     ConnectionCls = _CheckedHTTPSConnection
 
 
+def checked_pool(url: str, policy: UrlPolicy, timeout: float) -> urllib3.HTTPConnectionPool:
+    """A connection pool for ``url``'s host that dials only addresses ``policy`` allows.
+
+    The host is resolved and judged when a connection opens, against the very
+    answer dialled (see ``_CheckedHTTPConnection``); call :func:`check_url` first
+    for the scheme, userinfo and literal-address rules. The pool never retries and
+    a request through it should pass ``redirect=False``: every hop must be judged.
+
+    Args:
+        url: The http(s) URL to be requested.
+        policy: Address policy (loopback or not).
+        timeout: Connect plus read budget, in seconds.
+
+    Returns:
+        An HTTP or HTTPS pool; close it when done.
+    """
+    parts = urlsplit(url)
+    pool_cls = _CheckedHTTPSPool if parts.scheme == "https" else _CheckedHTTPPool
+    return pool_cls(
+        parts.hostname,
+        parts.port,
+        timeout=urllib3.Timeout(total=timeout),
+        retries=False,
+        policy=policy,
+        shown_url=_shown(url),
+    )
+
+
 def fetch(url: str, policy: UrlPolicy) -> Fetched:
     """Download ``url`` within ``policy``'s limits, following redirects by hand.
 
@@ -226,15 +254,7 @@ def _fetch_one(url: str, policy: UrlPolicy, deadline: float) -> Fetched | str:
     # Host addresses are judged at connect time, against the very answer dialled.
     check_url(url, policy, resolve=False)
     parts = urlsplit(url)
-    pool_cls = _CheckedHTTPSPool if parts.scheme == "https" else _CheckedHTTPPool
-    pool = pool_cls(
-        parts.hostname,
-        parts.port,
-        timeout=urllib3.Timeout(total=_remaining(url, deadline)),
-        retries=False,
-        policy=policy,
-        shown_url=_shown(url),
-    )
+    pool = checked_pool(url, policy, _remaining(url, deadline))
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         response = pool.urlopen(

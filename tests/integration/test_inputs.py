@@ -104,11 +104,13 @@ def test_redelivered_embed_task_does_not_duplicate(live, runtime, worker):
     time.sleep(1.0)  # let the second delivery finish too
     assert runtime.vectors.count(EMBEDDER, live.id) == 6
     assert {i["status"] for i in live.get("/v1/inputs").get_json()["inputs"]} == {"embedded"}
-    # Running the plain function again on finished inputs changes nothing.
+    # Running the plain function again on finished inputs changes nothing; the inputs
+    # this job already embedded count as embedded (the result is the job's, whichever
+    # delivery records it).
     from workers.embedding import embed_inputs
 
-    assert embed_inputs(runtime, body["job"]["id"], live.id, ids) == {"embedded": 0, "failed": 0,
-                                                                   "skipped": 6}
+    assert embed_inputs(runtime, body["job"]["id"], live.id, ids) == {"embedded": 6, "failed": 0,
+                                                                   "skipped": 0}
     assert runtime.vectors.count(EMBEDDER, live.id) == 6
 
 

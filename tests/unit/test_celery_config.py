@@ -24,3 +24,17 @@ def test_worker_registers_every_routed_task():
     from workers.celery_app import app
 
     assert set(ROUTES) <= set(app.tasks)
+
+
+def test_crash_and_reconnect_settings():
+    # docs/reliability.md: why each of these is set, and the fault test behind it.
+    settings = Settings(_env_file=None, redis_url="redis://127.0.0.1:6379/15",
+                        redelivery_check_seconds=7)
+    conf = make_celery(settings).conf
+    transport = conf.broker_transport_options
+    assert transport["unacked_restore_interval"] == 7
+    assert transport["unacked_restore_throttle"] == 1
+    assert conf.task_acks_on_timeout is False
+    assert conf.broker_connection_max_retries is None
+    assert conf.worker_cancel_long_running_tasks_on_connection_loss is False
+    assert conf.worker_proc_alive_timeout >= 60
