@@ -213,6 +213,31 @@ def live(worker, tenant) -> Tenant:
     return tenant
 
 
+@pytest.fixture()
+def queue_down(flask_app, settings: Settings):
+    """A context manager: while inside it, the API sends tasks to a broker that is down."""
+    from contextlib import contextmanager
+
+    from api.services import services
+    from shared.celery_app import make_celery
+
+    dead = make_celery(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    dead.conf.update(task_publish_retry=False, broker_connection_timeout=0.5,
+                     broker_connection_retry=False, broker_connection_max_retries=0)
+    with flask_app.app_context():
+        dispatch = services().dispatch
+
+    @contextmanager
+    def down():
+        healthy, dispatch.celery = dispatch.celery, dead
+        try:
+            yield
+        finally:
+            dispatch.celery = healthy
+
+    return down
+
+
 @pytest.fixture(scope="session")
 def api_url(flask_app):
     """The API served over real HTTP on a loopback port (for the client and the CLI)."""

@@ -122,26 +122,15 @@ def test_concurrent_requests_with_one_key_create_one_job(tenant, flask_app):
                and r.status_code == 202) == 1
 
 
-def test_a_refusal_is_kept_but_a_server_error_frees_the_key(tenant, flask_app, settings):
+def test_a_refusal_is_kept_but_a_server_error_frees_the_key(tenant, queue_down):
     missing = _post(tenant, "/v1/models/later/versions", {}, "v-1")
     assert missing.status_code == 404
     tenant.post("/v1/models", json={"id": "later", "concepts": ["c"]})
     replay = _post(tenant, "/v1/models/later/versions", {}, "v-1")
     assert replay.status_code == 404 and replay.headers["Idempotent-Replayed"] == "true"
 
-    from api.services import services
-    from shared.celery_app import make_celery
-
-    dead = make_celery(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
-    dead.conf.update(task_publish_retry=False, broker_connection_timeout=0.5,
-                     broker_connection_retry=False, broker_connection_max_retries=0)
-    with flask_app.app_context():
-        dispatch = services().dispatch
-    healthy, dispatch.celery = dispatch.celery, dead
-    try:
+    with queue_down():
         down = _post(tenant, "/v1/models/later/versions", {}, "v-2")
-    finally:
-        dispatch.celery = healthy
     assert down.status_code == 503
     retried = _post(tenant, "/v1/models/later/versions", {}, "v-2")
     assert retried.status_code == 202 and retried.headers.get("Idempotent-Replayed") is None

@@ -111,20 +111,9 @@ def test_poison_embed_job_fails_and_marks_its_inputs_failed(live, worker, runtim
     assert runtime.vectors.count("all-minilm-l6-v2", live.id) == 0
 
 
-def test_unreachable_queue_fails_the_job_instead_of_leaving_it_queued(live, flask_app, settings):
-    from api.services import services
-    from shared.celery_app import make_celery
-
-    dead = make_celery(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
-    dead.conf.update(task_publish_retry=False, broker_connection_timeout=0.5,
-                     broker_connection_retry=False, broker_connection_max_retries=0)
-    with flask_app.app_context():
-        dispatch = services().dispatch
-    healthy, dispatch.celery = dispatch.celery, dead
-    try:
+def test_unreachable_queue_fails_the_job_instead_of_leaving_it_queued(live, queue_down):
+    with queue_down():
         resp = live.post("/v1/inputs", json={"inputs": [{"id": "lost", "data": {"text": "x"}}]})
-    finally:
-        dispatch.celery = healthy
     assert resp.status_code == 503
     assert resp.get_json()["error"]["code"] == "queue_unavailable"
     job = live.get("/v1/jobs").get_json()["jobs"][0]
