@@ -332,12 +332,11 @@ def bench_api(args: argparse.Namespace, settings: Any, labelled: list[tuple[str,
 
 # --- 3. bare embedder baseline -------------------------------------------------------------
 def load_bare_embedder() -> tuple[float, Any]:
-    import torch
+    """MiniLM loaded as the worker loads it (same backend: ONNX Runtime or torch)."""
+    from shared.settings import get_settings
+    from workers.embedders import EmbedderRegistry
 
-    from workers.embedders.text import TransformerTextEmbedder, minilm_path
-
-    return timed(lambda: TransformerTextEmbedder("all-minilm-l6-v2", minilm_path(),
-                                                 torch.device("cpu")))
+    return timed(lambda: EmbedderRegistry(get_settings()).get("all-minilm-l6-v2"))
 
 
 def bench_bare(embedder: Any, texts: list[str], probe: str, repeats: int) -> dict[str, Any]:
