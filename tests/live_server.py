@@ -1,8 +1,10 @@
-"""The real Flask app served on a loopback port in a thread (werkzeug), for tests of
-HTTP clients (headstart.client, the CLI) against the live stack."""
+"""Test servers on loopback ports, each in a thread: the real Flask app (werkzeug), for
+tests of HTTP clients (headstart.client, the CLI) against the live stack, and the
+:func:`serving` helper every test HTTP server runs under."""
 
 from __future__ import annotations
 
+import socketserver
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,13 +21,19 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 @contextmanager
-def serve(app: Flask) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 (a free port, many threads); yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="live-api", daemon=True)
-    thread.start()
+def serving(server: socketserver.BaseServer) -> Iterator[None]:
+    """Run ``server`` in a daemon thread for the block; then stop it and free its port."""
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def serve(app: Flask) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 (a free port, many threads); yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+    with serving(server):
+        yield f"http://127.0.0.1:{server.server_port}"

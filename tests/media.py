@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -15,6 +14,8 @@ import av
 import numpy as np
 import skimage.data
 from PIL import Image
+
+from tests.live_server import serving
 
 PHOTOS = {
     "cat": skimage.data.chelsea,
@@ -155,10 +156,5 @@ class MediaServer:
 def media_server() -> Iterator[MediaServer]:
     """A running :class:`MediaServer`."""
     server = MediaServer()
-    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server.httpd):
         yield server
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.live_server import serving
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -109,10 +111,5 @@ class Receiver:
 def receiver_server() -> Iterator[Receiver]:
     """A running :class:`Receiver`."""
     receiver = Receiver()
-    thread = threading.Thread(target=receiver.httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(receiver.httpd):
         yield receiver
-    finally:
-        receiver.httpd.shutdown()
-        receiver.httpd.server_close()
