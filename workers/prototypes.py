@@ -36,6 +36,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def centred_rows(x: np.ndarray, center: np.ndarray, weights: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """Embeddings centred on the app's mean, at unit length, times their row weights:
+    what a prototype sums (computed once when many prototypes come from one set)."""
+    rows = unit(x - center)
+    return rows if weights is None else rows * weights[:, None]
+
+
 def fit_prototypes(x: np.ndarray, y: np.ndarray, classes: int, center: np.ndarray,
                    weights: np.ndarray | None = None, names: np.ndarray | None = None,
                    unlabelled: np.ndarray | None = None) -> np.ndarray:
@@ -53,12 +61,29 @@ def fit_prototypes(x: np.ndarray, y: np.ndarray, classes: int, center: np.ndarra
     Returns:
         ``(classes, dim)`` unit prototypes (a class with no source stays zero).
     """
-    rows = unit(x - center)
-    if weights is not None:
-        rows = rows * weights[:, None]
+    return prototypes_from_rows(centred_rows(x, center, weights), y, classes, center,
+                                names, unlabelled)
+
+
+def prototypes_from_rows(rows: np.ndarray, y: np.ndarray, classes: int, center: np.ndarray,
+                         names: np.ndarray | None = None,
+                         unlabelled: np.ndarray | None = None) -> np.ndarray:
+    """:func:`fit_prototypes` from rows already made by :func:`centred_rows`."""
+    return prototypes_from_sums(class_sums(rows, y, classes), center, names, unlabelled)
+
+
+def class_sums(rows: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:
+    """``(classes, dim)`` sums of each class's rows."""
+    if not len(y):
+        return np.zeros((classes, rows.shape[1]), dtype=rows.dtype)
     # One-hot product rather than np.add.at: the same sums, ~100x faster on 10k rows.
-    sums = np.eye(classes, dtype=rows.dtype)[y].T @ rows if len(y) else np.zeros(
-        (classes, x.shape[1]))
+    return np.eye(classes, dtype=rows.dtype)[y].T @ rows
+
+
+def prototypes_from_sums(sums: np.ndarray, center: np.ndarray,
+                         names: np.ndarray | None = None,
+                         unlabelled: np.ndarray | None = None) -> np.ndarray:
+    """Unit prototypes from each class's summed rows, refined by names and the pool."""
     if names is not None:
         sums = sums + unit(names - center)
     prototypes = unit(sums)

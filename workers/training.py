@@ -12,6 +12,7 @@ one input's weight, so a long video does not outvote the images beside it.
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,8 +26,19 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train
 
 from shared.errors import TrainingError
 from workers.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from workers.logistic import fit_many, fit_softmax_many, weighted_log_loss
 from workers.pr_curve import pr_curve
-from workers.prototypes import fit_prototypes, prototype_probabilities, softmax, unit
+from workers.prototypes import (
+    TAU,
+    centred_rows,
+    class_sums,
+    fit_prototypes,
+    prototype_probabilities,
+    prototypes_from_rows,
+    prototypes_from_sums,
+    softmax,
+    unit,
+)
 
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 # Weight of the prototypes in a blended head (the rest: logistic regression). With
@@ -105,6 +117,8 @@ class FittedHead:
     counts: dict[str, Any]
     prototypes: np.ndarray | None = None  # (concepts, dim): blended heads only
     center: np.ndarray | None = None  # (dim,)
+    # Seconds spent choosing C, fitting, and cross-validating (with calibration and metrics).
+    timings: dict[str, float] = field(default_factory=dict)
 
     def tensors(self) -> dict[str, np.ndarray]:
         """The arrays to store (safetensors)."""
@@ -177,15 +191,20 @@ def binary_targets(data: TrainingData, concepts: Sequence[str], closed_environme
     An explicit negative always counts. With a closed environment an input
     positive for another of the model's concepts is a negative too.
     """
-    model_concepts = set(concepts)
+    index = {c: i for i, c in enumerate(concepts)}
     y = np.full((len(data.positive), len(concepts)), UNLABELLED, dtype=np.int64)
-    for row, (positive, negative) in enumerate(zip(data.positive, data.negative)):
-        others_positive = bool(positive & model_concepts)
-        for col, concept in enumerate(concepts):
-            if concept in positive:
-                y[row, col] = 1
-            elif concept in negative or (closed_environment and others_positive):
-                y[row, col] = 0
+    # One pass over the labels a row has (not rows x concepts): 100k rows x 100
+    # concepts would be 10M Python steps.
+    for row, negative in enumerate(data.negative):
+        for concept in negative:
+            if concept in index:
+                y[row, index[concept]] = 0
+    for row, positive in enumerate(data.positive):
+        for concept in positive:
+            if concept in index:
+                y[row, index[concept]] = 1
+    if closed_environment:
+        y[(y == 1).any(axis=1)[:, None] & (y == UNLABELLED)] = 0
     return y
 
 
@@ -244,10 +263,92 @@ def sample_rows(y: np.ndarray, limit: int, seed: int) -> np.ndarray | None:
     return np.sort(keep)
 
 
+def fit_exclusive(x: np.ndarray, y: np.ndarray, classes: int, member: np.ndarray,
+                  c: Sequence[float] | np.ndarray, weights: np.ndarray | None = None,
+                  init: tuple[np.ndarray, np.ndarray] | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced logistic regressions of ``y``, one per column of ``member``, fitted
+    together (:mod:`workers.logistic`): multinomial for 3+ classes, one sigmoid for 2,
+    as scikit-learn's ``LogisticRegression`` fits them.
+
+    Every class needs a member row in every column.
+
+    Returns:
+        ``(coef (m, k, dim), intercept (m, k))``; ``k`` is 1 for two classes (the
+        positive class's logit), else ``classes``.
+    """
+    c = np.asarray(c, np.float64)
+    if classes == 2:
+        targets = np.broadcast_to((y == 1)[:, None], member.shape)
+        start = None if init is None else (init[0][:, 0], init[1][:, 0])
+        coef, intercept = fit_many(x, targets, member, c, weights, init=start)
+        return coef[:, None], intercept[:, None]
+    return fit_softmax_many(x, y, member, classes, c, weights, init=init)
+
+
+def exclusive_probabilities(x: np.ndarray, coef: np.ndarray, intercept: np.ndarray
+                            ) -> np.ndarray:
+    """``(n, classes)`` probabilities of one regression from :func:`fit_exclusive`."""
+    z = np.asarray(x, np.float32) @ coef.T.astype(np.float32) + intercept.astype(np.float32)
+    if coef.shape[0] == 1:
+        positive = 1.0 / (1.0 + np.exp(-z[:, 0].astype(np.float64)))
+        return np.column_stack([1 - positive, positive])
+    return softmax(z.astype(np.float64))
+
+
+def _log_loss(y: np.ndarray, probs: np.ndarray, weights: np.ndarray | None) -> float:
+    """Weighted mean log loss of the true classes (scikit-learn's, clipped at float eps)."""
+    eps = np.finfo(np.float64).eps
+    losses = -np.log(np.clip(probs[np.arange(len(y)), y], eps, 1.0))
+    return float(np.average(losses, weights=weights))
+
+
+def choose_c(x: np.ndarray, y: np.ndarray, classes: int,
+             tasks: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
+             weights: np.ndarray | None = None) -> list[float]:
+    """Each task's C from ``C_GRID``: the lowest mean held-out log loss over its splits
+    (the smallest C among equals; ``DEFAULT_C`` for a task without splits).
+
+    Every split of every task is one problem of a batched fit per C, along the grid
+    from the strongest regularisation, each warm-started from the last: the same
+    optima, reached in fewer iterations.
+
+    Args:
+        x: Rows of every task.
+        y: Their classes.
+        classes: Number of classes (each split's training side has all of them).
+        tasks: Each task's ``(train, test)`` row indices.
+        weights: Row weights, or None.
+    """
+    problems = [(task, train, test) for task, splits in enumerate(tasks)
+                for train, test in splits]
+    if not problems:
+        return [DEFAULT_C] * len(tasks)
+    member = np.zeros((len(y), len(problems)), dtype=bool)
+    for j, (_, train, _) in enumerate(problems):
+        member[train, j] = True
+    losses = np.zeros((len(C_GRID), len(problems)))
+    fitted = None
+    for k, c in enumerate(C_GRID):
+        fitted = fit_exclusive(x, y, classes, member, np.full(len(problems), c), weights,
+                               init=fitted)
+        for j, (_, _, test) in enumerate(problems):
+            probs = exclusive_probabilities(x[test], fitted[0][j], fitted[1][j])
+            losses[k, j] = _log_loss(y[test], probs, _take(weights, test))
+    task_of = np.asarray([task for task, _, _ in problems])
+    return [C_GRID[int(np.argmin(losses[:, task_of == t].mean(axis=1)))]
+            if (task_of == t).any() else DEFAULT_C for t in range(len(tasks))]
+
+
 def select_c(x: np.ndarray, y: np.ndarray, folds: int, seed: int,
              groups: np.ndarray | None = None, weights: np.ndarray | None = None,
              ) -> tuple[float, str]:
-    """Pick C from ``C_GRID`` by stratified cross-validated log loss.
+    """Pick C from ``C_GRID`` by stratified cross-validated log loss (:func:`choose_c`),
+    on a stratified sample of at most ``SELECTION_ROWS`` rows.
+
+    Args:
+        x: Unit-length rows.
+        y: Classes ``0 .. k-1``, each present.
 
     Returns:
         The chosen C and how it was chosen (``"cv"``, or ``"default"`` when some
@@ -259,18 +360,7 @@ def select_c(x: np.ndarray, y: np.ndarray, folds: int, seed: int,
     splits = cv_splits(y, folds, seed, groups)
     if not splits:
         return DEFAULT_C, "default"
-    labels = np.unique(y)
-    best_c, best_loss = DEFAULT_C, np.inf
-    for c in C_GRID:
-        losses = []
-        for train, test in splits:
-            clf = _fit(x[train], y[train], c, seed, _take(weights, train))
-            losses.append(log_loss(y[test], clf.predict_proba(x[test]), labels=labels,
-                                   sample_weight=_take(weights, test)))
-        loss = float(np.mean(losses))
-        if loss < best_loss - 1e-9:
-            best_c, best_loss = c, loss
-    return best_c, "cv"
+    return choose_c(x, y, int(y.max()) + 1, [splits], weights)[0], "cv"
 
 
 # --- evaluation ---------------------------------------------------------------------------
@@ -331,6 +421,13 @@ def _summary(per_concept: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 # --- the two head kinds -------------------------------------------------------------------
+def _timings(started: float, selected: float, fitted: float, done: float) -> dict[str, float]:
+    """Phase durations from ``time.perf_counter`` marks."""
+    return {"select_c_seconds": round(selected - started, 4),
+            "fit_seconds": round(fitted - selected, 4),
+            "evaluation_seconds": round(done - fitted, 4)}
+
+
 def _center(labelled: np.ndarray, context: Context) -> np.ndarray:
     """The app's mean embedding: of the labelled and unlabelled inputs, else the names."""
     seen = [m for m in (labelled, context.unlabelled) if m is not None and len(m)]
@@ -351,19 +448,31 @@ def _blended_oof(xs: np.ndarray, raw: np.ndarray, y: np.ndarray, classes: int, f
                  center: np.ndarray, context: Context, fixed_c: float | None = None,
                  ) -> tuple[np.ndarray, int] | None:
     """Out-of-fold probabilities of the whole blended procedure, C selection included
-    (unless ``fixed_c`` is given), or None with too little data."""
+    (unless ``fixed_c`` is given), or None with too little data.
+
+    The folds' regressions are fitted together, and so are all the folds' own C
+    selections (nested: each fold chooses C on its training rows alone).
+    """
     splits = cv_splits(y, folds, seed, groups)
     if not splits or len(np.unique(np.concatenate([test for _, test in splits]))) < len(y):
         return None
+    if fixed_c is not None:
+        cs = [fixed_c] * len(splits)
+    else:
+        # Only small sets get here (at most SELECTION_ROWS rows), so no fold is sampled.
+        tasks = [[(train[a], train[b]) for a, b in
+                  cv_splits(y[train], folds, seed, _take(groups, train))]
+                 for train, _ in splits]
+        cs = choose_c(xs, y, classes, tasks, weights)
+    member = np.zeros((len(y), len(splits)), dtype=bool)
+    for j, (train, _) in enumerate(splits):
+        member[train, j] = True
+    coef, intercept = fit_exclusive(xs, y, classes, member, cs, weights)
     probs = np.zeros((len(y), classes))
-    for train, test in splits:
-        w = _take(weights, train)
-        c = fixed_c or select_c(xs[train], y[train], folds, seed, _take(groups, train), w)[0]
-        clf = _fit(xs[train], y[train], c, seed, w)
-        lr = np.zeros((len(test), classes))
-        lr[:, clf.classes_] = clf.predict_proba(xs[test])
-        prototypes = fit_prototypes(raw[train], y[train], classes, center, w, context.names,
-                                    context.unlabelled)
+    for j, (train, test) in enumerate(splits):
+        lr = exclusive_probabilities(xs[test], coef[j], intercept[j])
+        prototypes = fit_prototypes(raw[train], y[train], classes, center,
+                                    _take(weights, train), context.names, context.unlabelled)
         probs[test] = ((1 - BLEND) * lr
                        + BLEND * prototype_probabilities(prototypes, center, raw[test]))
     return probs, len(splits)
@@ -376,6 +485,7 @@ def _train_exclusive(data: TrainingData, concepts: Sequence[str], folds: int, se
     if len(concepts) < 2:
         raise TrainingError("a mutually exclusive model needs at least 2 concepts",
                             code="too_few_concepts", details={"concepts": list(concepts)})
+    started = time.perf_counter()
     rows, y = exclusive_targets(data, concepts)
     counts = np.bincount(y, minlength=len(concepts))
     zero_shot = [c for c, n in zip(concepts, counts) if n == 0]
@@ -397,10 +507,13 @@ def _train_exclusive(data: TrainingData, concepts: Sequence[str], folds: int, se
         fit_y = np.concatenate([y, missing])
         fit_w = None if weights is None else np.concatenate([weights, np.ones(len(missing))])
     c, how = select_c(fit_x, fit_y, folds, seed, None if zero_shot else groups, fit_w)
-    clf = _fit(fit_x, fit_y, c, seed, fit_w)
-    weight, bias = clf.coef_.astype(np.float32), clf.intercept_.astype(np.float32)
+    selected = time.perf_counter()
+    coef, intercept = fit_exclusive(fit_x, fit_y, len(concepts),
+                                    np.ones((len(fit_y), 1), dtype=bool), [c], fit_w)
+    fitted = time.perf_counter()
+    weight, bias = coef[0].astype(np.float32), intercept[0].astype(np.float32)
     if len(concepts) == 2:
-        # sklearn stores a binary problem as one row; softmax over [0, w] is the same model.
+        # A binary problem is one logit; softmax over [0, w] is the same model.
         weight = np.vstack([np.zeros_like(weight), weight])
         bias = np.concatenate([np.zeros_like(bias), bias])
     prototypes = fit_prototypes(raw, y, len(concepts), center, weights, context.names,
@@ -438,6 +551,7 @@ def _train_exclusive(data: TrainingData, concepts: Sequence[str], folds: int, se
             **_summary(per_concept), "concepts": per_concept,
             "confusion_matrix": {"labels": list(concepts), "matrix": confusion.tolist()},
         }
+    done = time.perf_counter()
     return FittedHead(
         weight=weight, bias=bias, activation="softmax", prototypes=prototypes, center=center,
         params={**_blend_params(context, oof is not None), "activation": "softmax", "C": c,
@@ -449,6 +563,7 @@ def _train_exclusive(data: TrainingData, concepts: Sequence[str], folds: int, se
                 "ignored_ambiguous": int(sum(1 for p in data.positive
                                              if len(p & set(concepts)) > 1)),
                 "zero_shot": zero_shot},
+        timings=_timings(started, selected, fitted, done),
     )
 
 
@@ -458,11 +573,152 @@ def _real_rows(data: TrainingData) -> np.ndarray:
                       [True] * len(data.positive), dtype=bool)
 
 
+@dataclass
+class _FoldColumns:
+    """Cross-validation of many concepts at once: one column per (concept, fold).
+
+    Attributes:
+        concept: ``(m,)`` the model concept of each column.
+        train: ``(n, m)`` bool, each column's training rows (of the row set it was made on).
+        test: Each column's held-out rows.
+        folds: Concept index → its number of folds, for concepts with a usable split.
+    """
+
+    concept: np.ndarray
+    train: np.ndarray
+    test: list[np.ndarray]
+    folds: dict[int, int]
+
+
+def _fold_columns(y_all: np.ndarray, concepts: Sequence[int], folds: int, seed: int,
+                  groups: np.ndarray | None, complete: bool) -> _FoldColumns:
+    """Each concept's stratified folds over the rows labelled for it.
+
+    Args:
+        y_all: ``(n, concepts)`` targets (1, 0 or ``UNLABELLED``) of the row set.
+        concepts: Which concepts to split.
+        folds: Folds wanted (fewer for a small concept).
+        seed: Shuffle seed.
+        groups: Each row's input (a video's frames stay in one fold), or None.
+        complete: Keep a concept only if every one of its rows is held out once
+            (evaluation needs an out-of-fold score for every row; C selection does not).
+    """
+    concept_of: list[int] = []
+    train_cols: list[np.ndarray] = []
+    tests: list[np.ndarray] = []
+    used: dict[int, int] = {}
+    for col in concepts:
+        rows = np.flatnonzero(y_all[:, col] != UNLABELLED)
+        splits = cv_splits(y_all[rows, col], folds, seed, _take(groups, rows))
+        if not splits or (complete and len(np.unique(np.concatenate(
+                [test for _, test in splits]))) < len(rows)):
+            continue
+        used[col] = len(splits)
+        for train, test in splits:
+            member = np.zeros(len(y_all), dtype=bool)
+            member[rows[train]] = True
+            concept_of.append(col)
+            train_cols.append(member)
+            tests.append(rows[test])
+    train_matrix = (np.column_stack(train_cols) if train_cols
+                    else np.zeros((len(y_all), 0), dtype=bool))
+    return _FoldColumns(np.asarray(concept_of, dtype=np.int64), train_matrix, tests, used)
+
+
+def _column_targets(y_all: np.ndarray, concept_of: np.ndarray) -> np.ndarray:
+    """``(n, m)`` 1 where the row is positive for the column's concept, else 0."""
+    return (y_all[:, concept_of] == 1).astype(np.float32)
+
+
+def _held_out_scores(x: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
+                     tests: list[np.ndarray]) -> list[np.ndarray]:
+    """Each column's probabilities on its own held-out rows."""
+    return [1.0 / (1.0 + np.exp(-(x[rows] @ coef[j].astype(np.float32) + intercept[j])))
+            for j, rows in enumerate(tests)]
+
+
+def _select_c_per_concept(x: np.ndarray, y_all: np.ndarray, labelled_rows: np.ndarray,
+                          folds: int, seed: int, groups: np.ndarray | None,
+                          weights: np.ndarray | None) -> dict[int, float]:
+    """Each concept's C from ``C_GRID`` by cross-validated log loss, all concepts at once.
+
+    As :func:`select_c` does for one problem: on a stratified sample of at most
+    ``SELECTION_ROWS`` rows, the mean held-out log loss over folds, the smallest C
+    among equals. Every (concept, fold) is a column of one batched fit per C, each
+    C warm-started from the previous one's solution. Concepts without a split keep
+    ``DEFAULT_C``.
+    """
+    positive = y_all[labelled_rows] == 1
+    first = np.where(positive.any(axis=1), positive.argmax(axis=1), y_all.shape[1])
+    keep = sample_rows(first, SELECTION_ROWS, seed)
+    rows = labelled_rows if keep is None else labelled_rows[keep]
+    y_s, g_s, w_s = y_all[rows], _take(groups, rows), _take(weights, rows)
+    columns = _fold_columns(y_s, range(y_all.shape[1]), folds, seed, g_s, complete=False)
+    chosen = {col: DEFAULT_C for col in range(y_all.shape[1])}
+    if not len(columns.concept):
+        return chosen
+    xs, targets = x[rows], _column_targets(y_s, columns.concept)
+    frame_w = np.ones(len(rows)) if w_s is None else w_s
+    losses = np.zeros((len(C_GRID), len(columns.concept)))
+    start = None
+    for k, c in enumerate(C_GRID):  # ascending: each warm start is a little less regularised
+        start = fit_many(xs, targets, columns.train, np.full(len(columns.concept), c), w_s,
+                         init=start)
+        scores = _held_out_scores(xs, *start, columns.test)
+        for j, (test, p) in enumerate(zip(columns.test, scores)):
+            truth = (y_s[test, columns.concept[j]] == 1).astype(np.float64)
+            losses[k, j] = weighted_log_loss(truth[:, None], p[:, None].astype(np.float64),
+                                             frame_w[test][:, None])[0]
+    for col in columns.folds:
+        mean = losses[:, columns.concept == col].mean(axis=1)
+        chosen[col] = C_GRID[int(np.argmin(mean))]  # argmin: the first of equal losses
+    return chosen
+
+
+class _FoldPrototypes:
+    """Class prototypes refitted without each fold's held-out rows, from one
+    precomputed set: the sums of the kept rows are the total minus the held-out ones.
+
+    Args:
+        ex_centred: :func:`centred_rows` of the rows positive for exactly one concept.
+        ex_rows: Their row indices.
+        ex_y: Their concept.
+        raw: Every row's embedding.
+        scored: The rows that will be held out (the others are never scored).
+    """
+
+    def __init__(self, ex_centred: np.ndarray, ex_rows: np.ndarray, ex_y: np.ndarray,
+                 raw: np.ndarray, scored: np.ndarray, classes: int, center: np.ndarray,
+                 context: Context) -> None:
+        self.position = np.full(len(raw), -1)
+        self.position[ex_rows] = np.arange(len(ex_rows))
+        self.rows, self.y, self.classes = ex_centred, ex_y, classes
+        self.center, self.context = center, context
+        self.total = class_sums(ex_centred, ex_y, classes)
+        self.scored = np.full(len(raw), -1)
+        self.scored[scored] = np.arange(len(scored))
+        self.centred = unit(raw[scored] - center)
+
+    def probabilities(self, held_out: np.ndarray) -> np.ndarray:
+        """Prototype probabilities of the held-out rows, from prototypes fitted without them."""
+        out = self.position[held_out]
+        out = out[out >= 0]
+        sums = self.total - class_sums(self.rows[out], self.y[out], self.classes)
+        prototypes = prototypes_from_sums(sums, self.center, self.context.names,
+                                          self.context.unlabelled)
+        return softmax(TAU * self.centred[self.scored[held_out]] @ prototypes.T)
+
+
 def _train_one_vs_rest(data: TrainingData, concepts: Sequence[str], closed_environment: bool,
                        folds: int, seed: int, context: Context) -> FittedHead:
     """One logistic regression per concept; in a closed environment (an input positive
     for one concept is negative for the others) blended with class prototypes, whose
-    concepts may then be zero-shot."""
+    concepts may then be zero-shot.
+
+    The concepts' regressions, their C selection and their cross-validation folds are
+    fitted together, as columns of batched L-BFGS runs (:mod:`workers.logistic`).
+    """
+    started = time.perf_counter()
     blend = closed_environment and len(concepts) >= 2
     zero_shot: list[str] = []
     labelled = set().union(*data.positive) if data.positive else set()
@@ -488,78 +744,79 @@ def _train_one_vs_rest(data: TrainingData, concepts: Sequence[str], closed_envir
                             code="no_negatives", details={"concepts": no_neg})
     labelled_rows = np.flatnonzero((y_all != UNLABELLED).any(axis=1))
     real = _real_rows(data)
+    groups, weights = data.groups(), data.weights()
     prototypes = center = None
-    ex_rows = ex_y = None
+    ex_rows = ex_y = ex_centred = None
     if blend:
         ex_rows, ex_y = exclusive_targets(data, concepts)
         ex_y, ex_rows = ex_y[real[ex_rows]], ex_rows[real[ex_rows]]
         center = _center(raw[labelled_rows[real[labelled_rows]]], context)
-        prototypes = fit_prototypes(raw[ex_rows], ex_y, len(concepts), center,
-                                    _take(data.weights(), ex_rows), context.names,
-                                    context.unlabelled)
-    weight = np.zeros((len(concepts), x.shape[1]), dtype=np.float32)
-    bias = np.zeros(len(concepts), dtype=np.float32)
-    chosen: dict[str, float] = {}
-    per_concept: dict[str, dict[str, Any]] = {}
-    confusion: dict[str, dict[str, int]] = {}
-    insufficient: list[str] = []
-    folds_used: list[int] = []
-    held_out: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # concept: (rows, oof scores)
-    # One sample for all concepts, stratified by each row's first positive concept.
+        ex_centred = centred_rows(raw[ex_rows], center, _take(weights, ex_rows))
+        prototypes = prototypes_from_rows(ex_centred, ex_y, len(concepts), center,
+                                          context.names, context.unlabelled)
+    chosen_c = _select_c_per_concept(x, y_all, labelled_rows, folds, seed, groups, weights)
+    selected = time.perf_counter()
+    c_values = np.asarray([chosen_c[col] for col in range(len(concepts))])
+    all_concepts = np.arange(len(concepts))
+    coef, intercept = fit_many(x, _column_targets(y_all, all_concepts), y_all != UNLABELLED,
+                               c_values, weights)
+    weight, bias = coef.astype(np.float32), intercept.astype(np.float32)
+    fitted = time.perf_counter()
+
+    # Cross-validation, on one stratified sample of at most EVALUATION_ROWS rows for
+    # all concepts (by each row's first positive concept).
     positive = y_all[labelled_rows] == 1
     first = np.where(positive.any(axis=1), positive.argmax(axis=1), len(concepts))
     evaluated = sample_rows(first, EVALUATION_ROWS, seed)
-    evaluated = None if evaluated is None else labelled_rows[evaluated]
-    for col, concept in enumerate(concepts):
-        rows = np.flatnonzero(y_all[:, col] != UNLABELLED)
-        xs, y = x[rows], y_all[rows, col]
-        groups, weights = _take(data.groups(), rows), _take(data.weights(), rows)
-        c, _ = select_c(xs, y, folds, seed, groups, weights)
-        chosen[concept] = c
-        clf = _fit(xs, y, c, seed, weights)
-        weight[col], bias[col] = clf.coef_[0], clf.intercept_[0]
-        if concept in zero_shot:
-            insufficient.append(concept)
-            continue
-        if evaluated is not None:  # a large set: its folds run on a sample
-            ev = np.isin(rows, evaluated)
-            rows, xs, y = rows[ev], xs[ev], y[ev]
-            groups, weights = _take(groups, ev), _take(weights, ev)
-        splits = cv_splits(y, folds, seed, groups)
-        if not splits or len(np.unique(np.concatenate([t for _, t in splits]))) < len(y):
-            insufficient.append(concept)
-            continue
-        scores_all = np.zeros(len(y))
-        for train, test in splits:
-            fold = _fit(xs[train], y[train], c, seed, _take(weights, train))
-            scores_all[test] = fold.predict_proba(xs[test])[:, 1]
-            if blend:
+    ev_rows = labelled_rows if evaluated is None else labelled_rows[evaluated]
+    y_ev = np.full_like(y_all, UNLABELLED)
+    y_ev[ev_rows] = y_all[ev_rows]
+    real_concepts = [col for col, c in enumerate(concepts) if c not in zero_shot]
+    columns = _fold_columns(y_ev[ev_rows], real_concepts, folds, seed, _take(groups, ev_rows),
+                            complete=True)
+    insufficient = [c for col, c in enumerate(concepts) if col not in columns.folds]
+    held_out: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # concept: (rows, oof scores)
+    if len(columns.concept):
+        xe = x[ev_rows]
+        # Cold starts: a fold warm-started from the fit on all rows starts from a
+        # model that saw its held-out rows, and stopping at the tolerance leaves some of
+        # that in (measured: held-out AUC 0.986 -> 0.998 at tol 1e-3).
+        fold_coef, fold_intercept = fit_many(
+            xe, _column_targets(y_all[ev_rows], columns.concept), columns.train,
+            c_values[columns.concept], _take(weights, ev_rows))
+        scores = _held_out_scores(xe, fold_coef, fold_intercept, columns.test)
+        fold_prototypes = (_FoldPrototypes(ex_centred, ex_rows, ex_y, raw, ev_rows,
+                                           len(concepts), center, context) if blend else None)
+        parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        for j, (test, p) in enumerate(zip(columns.test, scores)):
+            col, rows = int(columns.concept[j]), ev_rows[test]
+            if fold_prototypes is not None:
                 # The prototypes too are fitted without the held-out rows.
-                keep = np.isin(ex_rows, rows[train])
-                fold_protos = fit_prototypes(raw[ex_rows[keep]], ex_y[keep], len(concepts),
-                                             center, _take(data.weights(), ex_rows[keep]),
-                                             context.names, context.unlabelled)
-                scores_all[test] = ((1 - BLEND) * scores_all[test] + BLEND *
-                                    prototype_probabilities(fold_protos, center,
-                                                            raw[rows[test]])[:, col])
-        folds_used.append(len(splits))
-        held_out[concept] = (rows, scores_all)
+                p = (1 - BLEND) * p + BLEND * fold_prototypes.probabilities(rows)[:, col]
+            parts.setdefault(col, []).append((rows, p))
+        for col, pieces in parts.items():
+            rows = np.concatenate([r for r, _ in pieces])
+            order = np.argsort(rows)
+            held_out[concepts[col]] = (rows[order],
+                                       np.concatenate([p for _, p in pieces])[order])
     temperature = 1.0
     if held_out and not zero_shot and not insufficient:
         # One temperature for all concepts: a concept has too few examples for its own.
         oof = np.full(y_all.shape, 0.5)
         truth = np.full_like(y_all, UNLABELLED)  # cells held out (rows may be sampled)
         for col, concept in enumerate(concepts):
-            rows, scores = held_out[concept]
-            oof[rows, col], truth[rows, col] = scores, y_all[rows, col]
-        temperature = fit_temperature(oof, truth, "sigmoid", data.weights())
+            rows, scores_all = held_out[concept]
+            oof[rows, col], truth[rows, col] = scores_all, y_all[rows, col]
+        temperature = fit_temperature(oof, truth, "sigmoid", weights)
+    per_concept: dict[str, dict[str, Any]] = {}
+    confusion: dict[str, dict[str, int]] = {}
     for col, concept in enumerate(concepts):
         if concept not in held_out:
             continue
         rows, scores_all = held_out[concept]
         scores_all = apply_temperature(scores_all[:, None], temperature, "sigmoid")[:, 0]
         probs, y = per_input(np.column_stack([1 - scores_all, scores_all]), y_all[rows, col],
-                             _take(data.groups(), rows))
+                             _take(groups, rows))
         scores = probs[:, 1]
         predicted = (scores >= 0.5).astype(int)
         per_concept[concept] = _concept_metrics(y, scores, predicted)
@@ -578,18 +835,19 @@ def _train_one_vs_rest(data: TrainingData, concepts: Sequence[str], closed_envir
             f"cross-validation: {', '.join(insufficient)}"
         )
     else:
-        metrics = {"status": "ok", "folds": min(folds_used),
-                   "evaluated_rows": int(len(labelled_rows if evaluated is None
-                                             else evaluated)),
+        metrics = {"status": "ok", "folds": min(columns.folds.values()),
+                   "evaluated_rows": int(len(ev_rows)),
                    **_summary(per_concept),
                    "concepts": per_concept, "confusion_matrix": confusion}
     real_labelled = labelled_rows[real[labelled_rows]]
     params: dict[str, Any] = {"head": "logistic_regression", "activation": "sigmoid",
-                              "C": chosen, "class_weight": "balanced",
+                              "C": {c: float(chosen_c[col]) for col, c in enumerate(concepts)},
+                              "class_weight": "balanced",
                               "closed_environment": closed_environment,
                               "temperature": temperature}
     if blend:
         params.update(_blend_params(context, metrics["status"] == "ok"))
+    done = time.perf_counter()
     return FittedHead(
         weight=weight, bias=bias, activation="sigmoid", prototypes=prototypes, center=center,
         params=params, metrics=metrics,
@@ -599,6 +857,7 @@ def _train_one_vs_rest(data: TrainingData, concepts: Sequence[str], closed_envir
                 "negatives": {c: data.inputs_among(np.flatnonzero((y_all[:, col] == 0) & real))
                               for col, c in enumerate(concepts)},
                 "zero_shot": zero_shot},
+        timings=_timings(started, selected, fitted, done),
     )
 
 

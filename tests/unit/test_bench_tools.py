@@ -81,12 +81,17 @@ def test_synthetic_vectors_are_balanced_unit_rows(residuals):
     assert (sims.argmax(axis=1) == y).mean() > 0.5
 
 
-def test_trainer_timings_are_picked_up_when_a_trainer_reports_them():
-    class Head:
-        params = {"C": 1.0, "timings": {"fit": 0.5, "note": "x"}}
-        metrics = {"evaluation_seconds": 1.25, "accuracy": 0.9}
+def test_trainer_timings_are_the_heads_own_phases():
+    from workers.training import Context, TrainingData, train_head
 
-    assert bench_heads.trainer_timings(Head()) == {"fit": 0.5, "evaluation_seconds": 1.25}
+    x, y, names = bench_heads.synthetic(60, 3, np.full(bench_heads.DIM, 0.02, np.float32), None)
+    data = TrainingData(vectors=x, positive=[frozenset({f"c{k}"}) for k in y],
+                        negative=[frozenset()] * len(y), input_ids=[str(i) for i in range(60)])
+    head = train_head(data, ["c0", "c1", "c2"], mutually_exclusive=False,
+                      closed_environment=True, context=Context(names=names))
+    timings = bench_heads.trainer_timings(head)
+    assert set(timings) == {"C", "fit", "eval"}
+    assert all(v >= 0 for v in timings.values()) and timings["eval"] > 0
 
 
 def test_the_http_adapter_speaks_like_the_flask_test_client():
