@@ -16,8 +16,9 @@ What it measures
    alternates between repeats). Reported: items/s of each (median of repeats), the
    per-repeat speed ratio ONNX / torch (median), and the largest absolute difference
    between the two backends' vectors and between their cosine-similarity matrices.
-   Images are also timed on the network alone (preprocessed tensors, batch 32), the
-   figure ``bench_images.py`` calls the bare forward.
+   Images are also timed on the network alone (preprocessed uint8 pixels, which the
+   network normalises itself; batch 32), the figure ``bench_images.py`` calls the bare
+   forward.
 2. **Cross-task batching.** 16 threads each embed one text (or one image) at the same
    moment through the embedder, with the micro-batcher on and off (interleaved, same
    process, same backend): throughput of the round, latency of each request (p50, p95)
@@ -158,7 +159,7 @@ def compare(embedder: Any, backends: dict[str, Any], embed: Callable[[Sequence[A
 
 def bare_images(embedder: Any, backends: dict[str, Any], images: Sequence[Any],
                 repeats: int) -> dict[str, Any]:
-    """The network alone on preprocessed tensors, batch 32, interleaved."""
+    """The network alone on preprocessed uint8 pixels, batch 32, interleaved."""
     import numpy as np
     import torch
 
@@ -278,7 +279,7 @@ def render(results: dict[str, Any]) -> str:
                 f"{statistics.median(row['loadavg_1m']):.1f} |")
         bare = results.get("bare_images")
         if bare:
-            lines += ["", f"Network alone (preprocessed tensors, batch {bare['batch']}, "
+            lines += ["", f"Network alone (preprocessed uint8 pixels, batch {bare['batch']}, "
                       f"{bare['n']} images): torch {bare['torch']['ms_per_image']:.2f} ms/image, "
                       f"ONNX {bare['onnx']['ms_per_image']:.2f} ms/image "
                       f"({bare['speedup']:.2f}×; load {bare['loadavg_1m']:.1f})."]

@@ -9,14 +9,16 @@ What it measures
 ----------------
 Images per second, on the same images and in the same process, at four depths:
 
-a. **bare model**: ``EfficientNetLiteEmbedder.model.extract_features`` + global average
-   pooling on already-preprocessed ``(32, 3, 224, 224)`` tensors under
+a. **bare model**: the embedder's pooled network in torch (``EfficientNetLiteEmbedder.pooled``:
+   uint8 → ``(p - 127) / 128`` normalisation, ``extract_features``, global average
+   pooling) on already-preprocessed ``(32, 224, 224, 3)`` uint8 pixels under
    ``torch.inference_mode()``;
 b. **embedder call**: ``embed_images`` on already-decoded PIL images (the images the
-   worker would hand it), which adds ``preprocess`` (resample + normalise);
+   worker would hand it), which adds ``preprocess`` (the resample to 224 × 224 uint8);
 c. **decode + embed**: ``workers.content.embed_contents`` on the encoded bytes, per
-   ``embed_batch_size`` inputs as the embed job calls it: ``decode_image`` (8 loader
-   threads) + ``embed_images``; the worker minus Redis, Qdrant and the queue;
+   ``embed_batch_size`` inputs as the embed job calls it: ``decode_image`` + ``preprocess``
+   on the loader threads (``LOADER_THREADS``), then the network batch by batch; the worker
+   minus Redis, Qdrant and the queue;
 d. **full pipeline**: ``POST /v1/inputs`` (base64 JSON, 128 inputs a request, Flask test
    client) → real Celery worker in this process (threads pool, ``worker_concurrency``
    threads, as ``make up`` runs it) → Qdrant local mode → every embed job ``succeeded``;
@@ -89,7 +91,7 @@ PIPELINE_POLL_SECONDS = 0.1
 FASHION_PACKAGE = "dataset-fashion-mnist"
 STAGES = ("bare", "embed_images", "decode_embed", "pipeline")
 STAGE_NAMES = {
-    "bare": "(a) bare model forward (preprocessed tensors, batch 32)",
+    "bare": "(a) bare model forward (preprocessed uint8 pixels, batch 32)",
     "embed_images": "(b) `embed_images` on decoded PIL images",
     "decode_embed": "(c) decode + embed (`embed_contents` on the encoded bytes)",
     "pipeline": "(d) full pipeline: POST /v1/inputs → worker → Qdrant → job succeeded",
@@ -245,12 +247,13 @@ def describe(samples: Sequence[Sample], fmt: str) -> dict[str, Any]:
 
 # --- the four stages ---------------------------------------------------------------------
 def bare_forward(embedder: Any, tensors: Any) -> None:
-    """(a): the network alone, batch 32, on preprocessed tensors."""
+    """(a): the network alone in torch, batch 32, on preprocessed uint8 pixels (the pooled
+    module normalises them, as the embedder's backend does)."""
     import torch
 
     with torch.inference_mode():
         for start in range(0, len(tensors), BARE_BATCH):
-            embedder.model.extract_features(tensors[start:start + BARE_BATCH]).mean(dim=(2, 3))
+            embedder.pooled(tensors[start:start + BARE_BATCH])
 
 
 def decode_embed(settings: Any, embedder: Any, blobs: Sequence[bytes]) -> None:

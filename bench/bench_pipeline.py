@@ -22,15 +22,16 @@ from its task threads.
    from the first POST to the last embed job's ``finished_at``. Against, in the same
    repeat: the bare text model (``embed_texts``) on the same 128-input batches and on
    the worker's ``embed_batch_size`` chunks; for images, the bare network on
-   preprocessed tensors (batch 32, in the embedder's backend: ONNX Runtime or torch,
-   as the worker runs it) and, separately, the worker's decode + preprocess + network
-   in this process (``embed_contents`` on the JPEG bytes). Ratios are per repeat
-   (median).
+   preprocessed uint8 pixels (batch 32, in the embedder's backend: ONNX Runtime or
+   torch, as the worker runs it; the network normalises the pixels itself) and,
+   separately, the worker's decode + preprocess + network in this process
+   (``embed_contents`` on the JPEG bytes: loader threads decode and preprocess while the
+   network runs). Ratios are per repeat (median).
 2. **Predict latency** of one text and one image (base64 JSON) with a trained
    2-concept model (``predict_latency.py``): the bare forward of that input in this
    process and the API predict, alternating, for the overhead (API p50 − bare p50;
    the text's bare forward is ``embed_texts``: tokenise + network + pooling; the
-   image's is the network on its preprocessed tensor, its decode + preprocess timed
+   image's is the network on its preprocessed pixels, its decode + preprocess timed
    apart); then 1, 4 and 16 concurrent clients: p50/p95/p99 and requests/s; and, for
    one client, where the time goes (from the predict jobs' timestamps). A
    ``GET /healthz`` round trip is the HTTP floor.
@@ -196,7 +197,7 @@ def backend_name(embedder: Any) -> str:
 
 
 def image_network(embedder: Any, tensors: Any) -> None:
-    """The image network alone on preprocessed tensors, batch 32, in the backend the
+    """The image network alone on preprocessed uint8 pixels, batch 32, in the backend the
     embedder runs it in (the worker's: ONNX Runtime or torch); plain torch for an
     embedder without backends."""
     backend = getattr(embedder, "backend", None)
@@ -287,7 +288,7 @@ def latency_cases(settings: Any, text_model: Any, image_model: Any, text_key: st
 
     limits, side = image_limits(settings), _decode_side(image_model)
     prep = lambda: preprocess(decode_image(photo, limits, min_side=side)[0])
-    tensor = torch.from_numpy(prep()[None])
+    tensor = torch.from_numpy(np.stack([prep()]))  # preprocess's array is read-only
     return {
         "text": Case(text_key, json.dumps({"inputs": [{"data": {"text": probe}}]}).encode(),
                      on_task_thread(lambda: text_model.embed_texts([probe])), {}),
@@ -332,7 +333,7 @@ def render(results: dict[str, Any]) -> str:
                                         f"{env['embed_batch_size']} (the worker's)",
         ("texts", "pipeline"): "**pipeline**: POST /v1/inputs → Redis → worker → Qdrant",
         ("images", "bare"): f"bare EfficientNet-Lite0 network ({backends.get('image', 'torch')}"
-                            f"; preprocessed, batch {BARE_BATCH})",
+                            f"; preprocessed uint8, batch {BARE_BATCH})",
         ("images", "decode_embed"): "decode + preprocess + network in process (`embed_contents`)",
         ("images", "pipeline"): "**pipeline**: POST /v1/inputs → Redis → worker → Qdrant",
     }

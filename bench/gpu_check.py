@@ -5,10 +5,11 @@ For all-MiniLM-L6-v2 (texts) and EfficientNet-Lite0 (images), at batch sizes 1, 
 32, 128 and 256, it reports:
 
 - items/s through the embedder as the worker calls it (``embed_texts``: tokenise +
-  forward + pooling + copy back; ``embed_images``: preprocess on the CPU + forward +
-  copy back);
+  forward + pooling + copy back; ``embed_images``: preprocess (resample to uint8) on the
+  CPU + copy of the uint8 pixels + normalisation and forward on the GPU + copy back);
 - items/s of the network alone on inputs already on the GPU (tokenised texts,
-  preprocessed image tensors), so a CPU-bound embedder shows as the gap;
+  preprocessed uint8 image pixels, normalised by the network), so a CPU-bound embedder
+  shows as the gap;
 - peak GPU memory (``torch.cuda.max_memory_allocated``) of each run, and the card.
 
 Exits 3 with what to install when torch cannot use CUDA. Stops starting new runs
@@ -164,7 +165,7 @@ def image_runs(torch: Any, embedder: Any, batch: int, data: list[Any]) -> dict[s
     def bare() -> None:
         with torch.inference_mode():
             for s in range(0, len(data), batch):
-                embedder.model.extract_features(tensor[s:s + batch]).mean(dim=(2, 3))
+                embedder.pooled(tensor[s:s + batch])
 
     return {"embedder": measure(torch, lambda: embedder.embed_images(data), len(data)),
             "bare": measure(torch, bare, len(data))}

@@ -3,7 +3,9 @@
 Both the embed job and predict use this. Bytes come from the request (base64),
 from staging (uploads) or from a guarded fetch (URLs); images are decoded no
 bigger than the embedder needs; videos are sampled into frames and embedded
-in batches so a long video never sits in memory whole. A bad item yields a
+in batches so a long video never sits in memory whole. Images are decoded and
+preprocessed on loader threads and reach the network batch by batch, so loading the
+next batch overlaps the forward pass of the current one. A bad item yields a
 ``MediaError`` in its place and the other items go on.
 """
 
@@ -11,8 +13,10 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -28,8 +32,10 @@ from shared.media.video import sample_frames
 from shared.settings import Settings
 from workers.embedders import Embedder
 
-# Fetches wait on the network and decoding releases the GIL: a few threads overlap both.
-LOADER_THREADS = 8
+# Fetches wait on the network, and PIL releases the GIL while it decodes and resizes:
+# a few threads overlap both. More than the cores only helps URL fetches; on a 2-core
+# machine the CPU-bound loads already share the cores with the forward pass.
+LOADER_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -80,14 +86,44 @@ def _decode_side(embedder: Embedder) -> int | None:
     return math.ceil(embedder.image_size * 8 / 7) if embedder.image_size else None
 
 
-def _load_image(settings: Settings, embedder: Embedder, content: Content
-                ) -> Image.Image | MediaError:
+def _load_image(settings: Settings, embedder: Embedder, content: Content) -> Any:
+    """An image decoded and put through the embedder's per-image preprocessing (in a
+    loader thread), or the ``MediaError`` that stopped it."""
     try:
         image, _ = decode_image(media_bytes(settings, content), image_limits(settings),
                                 min_side=_decode_side(embedder))
-        return image
     except MediaError as exc:
         return exc
+    return embedder.preprocess_image(image)
+
+
+def _loaded_in_order(load: Callable[[int], Any], indices: Sequence[int], ahead: int
+                     ) -> Iterator[tuple[int, Any]]:
+    """``(index, load(index))`` in the order of ``indices``, loaded on threads.
+
+    At most ``ahead`` loads are queued or running at a time, so the threads work on the
+    next batch while the caller runs the current one through the network, and a long
+    request never holds all its pixels at once.
+    """
+    pool = ThreadPoolExecutor(min(LOADER_THREADS, len(indices)), thread_name_prefix="loader")
+    pending: deque[tuple[int, Future[Any]]] = deque()
+    waiting = iter(indices)
+
+    def submit_next() -> None:
+        i = next(waiting, None)
+        if i is not None:
+            pending.append((i, pool.submit(load, i)))
+
+    try:
+        for _ in range(ahead):
+            submit_next()
+        while pending:
+            i, future = pending.popleft()
+            submit_next()
+            yield i, future.result()
+    finally:
+        # On an error (or a caller that stops early) loads not started are dropped.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _embed_video(settings: Settings, embedder: Embedder, content: Content, batch: int
@@ -129,18 +165,27 @@ def embed_contents(settings: Settings, embedder: Embedder, contents: list[Conten
             results[i] = Embedding(vectors[row:row + 1])
     images = [i for i, c in enumerate(contents) if c.modality == "image"]
     if images:
-        with ThreadPoolExecutor(min(LOADER_THREADS, len(images))) as pool:
-            loaded = list(pool.map(lambda i: _load_image(settings, embedder, contents[i]),
-                                   images))
-        good = [(i, img) for i, img in zip(images, loaded) if not isinstance(img, MediaError)]
-        for i, img in zip(images, loaded):
-            if isinstance(img, MediaError):
-                results[i] = img
-        for start in range(0, len(good), batch):
-            part = good[start:start + batch]
-            vectors = embedder.embed_images([img for _, img in part])
-            for row, (i, _) in enumerate(part):
+        ready: list[tuple[int, Any]] = []
+
+        def embed_ready() -> None:
+            vectors = embedder.embed_preprocessed([item for _, item in ready])
+            for row, (i, _) in enumerate(ready):
                 results[i] = Embedding(vectors[row:row + 1])
+            ready.clear()
+
+        # Two batches ahead: the next one loads while the network runs this one.
+        # closing(): a failed pass stops the loads now, not when the traceback goes.
+        with closing(_loaded_in_order(lambda i: _load_image(settings, embedder, contents[i]),
+                                      images, ahead=2 * batch)) as loaded:
+            for i, item in loaded:
+                if isinstance(item, MediaError):
+                    results[i] = item
+                    continue
+                ready.append((i, item))
+                if len(ready) == batch:
+                    embed_ready()
+        if ready:
+            embed_ready()
     for i, content in enumerate(contents):
         if content.modality == "video":
             results[i] = _embed_video(settings, embedder, content, batch)

@@ -137,7 +137,7 @@ def test_concurrent_images_share_a_pass_and_a_bad_one_fails_alone(effnet) -> Non
                 results[i] = exc
 
         # A wrong-shaped array cannot be stacked with the others: their pass fails.
-        items = [preprocess(photos[1]), np.zeros((3, 10, 10), np.float32),
+        items = [preprocess(photos[1]), np.zeros((10, 10, 3), np.uint8),
                  preprocess(photos[2]), preprocess(photos[3])]
         threads = [threading.Thread(target=call, args=(i, item)) for i, item in enumerate(items)]
         for i, t in enumerate(threads):

@@ -14,7 +14,7 @@ from skimage import data as samples
 from shared.errors import InvalidField
 from tests.tiny_clip import PROJECTION_DIM, save_tiny_clip
 from workers.embedders.clip import ClipEmbedder
-from workers.embedders.image import EfficientNetLiteEmbedder, preprocess
+from workers.embedders.image import EfficientNetLiteEmbedder, normalise, preprocess
 
 CPU = torch.device("cpu")
 
@@ -43,12 +43,12 @@ def images() -> list[Image.Image]:
 
 @pytest.mark.parametrize("size", [(600, 400), (300, 451), (10, 5), (224, 224)])
 @pytest.mark.parametrize("mode", ["RGB", "L", "RGBA"])
-def test_preprocess_shape_dtype_range(size: tuple[int, int], mode: str) -> None:
+def test_preprocess_shape_dtype(size: tuple[int, int], mode: str) -> None:
     rng = np.random.default_rng(1)
     image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
     x = preprocess(image.convert(mode))
-    assert x.shape == (3, 224, 224) and x.dtype == np.float32
-    assert x.min() >= -127 / 128 and x.max() <= 128 / 128
+    # Pixels stay uint8 channels-last: the network normalises them itself.
+    assert x.shape == (224, 224, 3) and x.dtype == np.uint8
 
 
 def test_preprocess_is_resize_shorter_side_then_centre_crop() -> None:
@@ -57,12 +57,41 @@ def test_preprocess_is_resize_shorter_side_then_centre_crop() -> None:
     width, height = image.size
     scaled = image.resize((round(width * 256 / height), 256), Image.Resampling.BICUBIC)
     left = (scaled.width - 224) // 2
-    crop = np.asarray(scaled.crop((left, 16, left + 224, 240)), dtype=np.float32)
-    expected = ((crop - 127) / 128).transpose(2, 0, 1)
-    assert np.abs(preprocess(image) - expected).mean() < 0.05
-    # Flat colour maps exactly: (p - 127) / 128.
-    flat = preprocess(Image.new("RGB", (300, 200), (0, 127, 255)))
-    np.testing.assert_allclose(flat[:, 100, 100], [-127 / 128, 0, 1], atol=1e-6)
+    expected = np.asarray(scaled.crop((left, 16, left + 224, 240)), dtype=np.float32)
+    assert np.abs(preprocess(image).astype(np.float32) - expected).mean() < 0.05 * 128
+
+
+def test_the_network_normalises_uint8_pixels_to_the_recipe() -> None:
+    """Flat colour maps exactly to (p - 127) / 128, channels first."""
+    flat = torch.from_numpy(np.stack([preprocess(Image.new("RGB", (300, 200), (0, 127, 255)))]))
+    x = normalise(flat)
+    assert x.shape == (1, 3, 224, 224) and x.dtype == torch.float32
+    # Channels-last memory, as the float arrays of np.stack had: torch's CPU
+    # convolutions are faster on it.
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(x[0, :, 100, 100].numpy(), [-127 / 128, 0, 1], atol=1e-6)
+
+
+def _old_float_input(image: Image.Image) -> np.ndarray:
+    """How preprocessing used to end, in numpy: float32 ``(p - 127) / 128``, channels first."""
+    pixels = np.asarray(preprocess(image), dtype=np.float32)
+    return ((pixels - 127.0) / 128.0).transpose(2, 0, 1)
+
+
+def test_uint8_pixels_give_the_vectors_of_the_float_recipe(
+        effnet: EfficientNetLiteEmbedder, images: list[Image.Image]) -> None:
+    """Normalising inside the network changed no vector: same as the float32 input
+    computed in numpy and fed to the bare features (torch here; ONNX Runtime in
+    tests/unit/test_onnx_backend.py)."""
+    reference = torch.from_numpy(np.stack([_old_float_input(img) for img in images]))
+    with torch.inference_mode():
+        pooled = effnet.model.extract_features(reference).mean(dim=(2, 3))
+        expected = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+    got = effnet.embed_images(images)
+    assert np.abs(got - expected).max() < 1e-5
+    arrays = [preprocess(img) for img in images]
+    np.testing.assert_array_equal(effnet.embed_preprocessed(arrays), got)
+    assert effnet.embed_preprocessed([]).shape == (0, 1280)
 
 
 def test_effnet_interface(effnet: EfficientNetLiteEmbedder) -> None:
@@ -145,6 +174,14 @@ def test_clip_embeds_texts_and_images_into_one_space(clip: ClipEmbedder,
     np.testing.assert_allclose(np.linalg.norm(pictures, axis=1), 1.0, atol=1e-5)
     assert clip.embed_texts([]).shape == (0, PROJECTION_DIM)
     assert clip.embed_images([]).shape == (0, PROJECTION_DIM)
+
+
+def test_clip_takes_loader_work_through_the_generic_fallback(clip: ClipEmbedder,
+                                                             images: list[Image.Image]) -> None:
+    """No per-image preprocessing of its own: the worker's loaders hand it the images."""
+    prepared = [clip.preprocess_image(image) for image in images]
+    assert all(p is image for p, image in zip(prepared, images))
+    np.testing.assert_array_equal(clip.embed_preprocessed(prepared), clip.embed_images(images))
 
 
 def _unit(features: object) -> np.ndarray:

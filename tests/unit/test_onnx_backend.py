@@ -4,6 +4,7 @@ exports cached by key, the setting honoured, torch kept when the export fails.""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,8 @@ from skimage import data as samples
 from shared.settings import Settings
 from tests.data import COOKING, SPORTS
 from workers.embedders.backends import ExportSpec, OnnxBackend, TorchBackend, select_backend
-from workers.embedders.image import EfficientNetLiteEmbedder
-from workers.embedders.onnx_export import exported_model, model_path
+from workers.embedders.image import EfficientNetLiteEmbedder, preprocess
+from workers.embedders.onnx_export import exported_model, input_signature, model_path
 from workers.embedders.registry import EmbedderRegistry
 from workers.embedders.text import TransformerTextEmbedder, length_groups, minilm_path
 
@@ -97,6 +98,22 @@ def test_effnet_vectors_match_torch(effnet, photos) -> None:
     assert onnx_embedder.classify([photos[0]])[0].argmax() == 967  # espresso
 
 
+def test_effnet_uint8_graph_gives_the_vectors_of_the_float_recipe(effnet, photos) -> None:
+    """The graph normalises uint8 pixels itself: same vectors as the float32
+    ``(p - 127) / 128`` channels-first input the embedder used to compute in numpy."""
+    torch_embedder, onnx_embedder = effnet
+    floats = [((np.asarray(preprocess(p), np.float32) - 127.0) / 128.0).transpose(2, 0, 1)
+              for p in photos]
+    with torch.inference_mode():
+        pooled = torch_embedder.model.extract_features(torch.from_numpy(np.stack(floats)))
+        expected = torch.nn.functional.normalize(pooled.mean(dim=(2, 3)), dim=-1).numpy()
+    assert np.abs(onnx_embedder.embed_images(photos) - expected).max() < 1e-5
+    inputs = onnxruntime.InferenceSession(str(onnx_embedder.backend.path)).get_inputs()
+    assert [(i.name, i.type) for i in inputs] == [("pixels", "tensor(uint8)")]
+    # ... and the cache key says so: a float-input export of the same weights has another.
+    assert input_signature(onnx_embedder.export_spec()) == "pixels:uint8[batch,224,224,3]"
+
+
 def test_length_groups_bound_padding() -> None:
     lengths = [12, 250, 9, 30, 256, 14]
     groups = length_groups(lengths, slack=32)
@@ -138,8 +155,13 @@ def test_export_is_reused_and_rebuilt_when_the_key_changes(tmp_path: Path,
     other_opset = exported_model(spec, tmp_path / "onnx", opset=18)
     monkeypatch.setattr(onnxruntime, "__version__", "0.0.0-test")
     other_runtime = exported_model(spec, tmp_path / "onnx")
-    paths = {first, other_weights, other_opset, other_runtime}
-    assert len(paths) == 4
+    monkeypatch.undo()
+    # Other inputs (here float64 instead of float32) are another graph, whatever the
+    # weights: an embedder that changes what it feeds never loads the old export.
+    other_inputs = exported_model(replace(spec, example={"x": torch.randn(2, 4).double()},
+                                          module=Scale().double().eval()), tmp_path / "onnx")
+    paths = {first, other_weights, other_opset, other_runtime, other_inputs}
+    assert len(paths) == 5
     # Only finished files: the temporary ones were renamed into place.
     assert sorted((tmp_path / "onnx").iterdir()) == sorted(paths)
     out = OnnxBackend(other_opset)({"x": torch.ones(5, 4)})

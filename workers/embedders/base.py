@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,6 +28,8 @@ class Embedder(ABC):
     Subclasses override the ``embed_*`` methods of the modalities they list in
     ``modalities``; the others refuse with :class:`InvalidField` on ``data``, so a
     request that slipped past the API's modality check still fails as a client error.
+    An image embedder may also override ``preprocess_image`` and ``embed_preprocessed``,
+    so the worker's loader threads do its per-image work ahead of the forward pass.
 
     Attributes:
         id: The embedder id of the catalog.
@@ -57,3 +59,20 @@ class Embedder(ABC):
             InvalidField: The embedder does not embed images.
         """
         raise InvalidField("data", f"embedder {self.id!r} does not embed images")
+
+    def preprocess_image(self, image: Image.Image) -> Any:
+        """The per-image CPU work that can run ahead of the forward pass, in a loader thread.
+
+        The default does nothing: :meth:`embed_preprocessed` then gets the images
+        themselves and hands them to :meth:`embed_images` (CLIP-style embedders, whose
+        processor works on a whole batch).
+        """
+        return image
+
+    def embed_preprocessed(self, items: Sequence[Any]) -> np.ndarray:
+        """Embed what :meth:`preprocess_image` returned; same vectors as ``embed_images``.
+
+        Raises:
+            InvalidField: The embedder does not embed images.
+        """
+        return self.embed_images(items)

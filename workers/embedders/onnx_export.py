@@ -1,9 +1,10 @@
 """Export an embedder's network to ONNX once, into a cache folder shared by workers.
 
 The file name carries a key of everything that changes the graph: the weights (a
-hash of their files), the opset, and the torch, onnxruntime and recipe versions. A
-changed key is a new file; an unchanged one is reused. Files appear by atomic rename,
-so workers exporting at the same time never read half a file.
+hash of their files), the inputs' names, dtypes and shapes, the opset, and the torch,
+onnxruntime and recipe versions. A changed key is a new file; an unchanged one is
+reused. Files appear by atomic rename, so workers exporting at the same time never
+read half a file.
 """
 
 from __future__ import annotations
@@ -37,11 +38,28 @@ def fingerprint(files: Iterable[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def input_signature(spec: ExportSpec) -> str:
+    """The graph's inputs as ``name:dtype[dims]``, dynamic axes by name.
+
+    Part of the key: an embedder that changes what it feeds its network (say float32
+    channels-first pixels becoming uint8 channels-last ones) never loads an export
+    made for the old inputs.
+    """
+    parts = []
+    for name, tensor in spec.example.items():
+        dynamic = spec.dynamic_axes.get(name, {})
+        dims = ",".join(dynamic.get(axis, str(n)) for axis, n in enumerate(tensor.shape))
+        parts.append(f"{name}:{str(tensor.dtype).removeprefix('torch.')}[{dims}]")
+    return ";".join(parts)
+
+
 def cache_key(spec: ExportSpec, opset: int = OPSET) -> str:
-    """What identifies an export: weights, opset, and the versions that build and run it."""
+    """What identifies an export: weights, inputs, opset, and the versions that build and
+    run it."""
     import onnxruntime
 
-    parts = (spec.model_id, spec.fingerprint, f"opset={opset}", f"torch={torch.__version__}",
+    parts = (spec.model_id, spec.fingerprint, f"inputs={input_signature(spec)}",
+             f"opset={opset}", f"torch={torch.__version__}",
              f"onnxruntime={onnxruntime.__version__}", f"recipe={RECIPE}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
