@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -77,6 +83,89 @@ def embedded_by_earlier_delivery(rt: WorkerRuntime, app: str, job_id: str,
     return sum(1 for s in statuses.values() if s["status"] == EMBEDDED and s["job_id"] == job_id)
 
 
+@dataclass
+class _Staged:
+    """A batch's inputs as staging has them (None: no longer staged)."""
+
+    records: list[tuple[str, dict[str, Any] | None]]
+
+
+@dataclass
+class _Group:
+    """The live inputs of one batch that one embedder embeds, with their embeddings."""
+
+    embedder_id: str
+    items: list[tuple[str, dict[str, Any]]]
+    results: list[Embedding | MediaError]
+
+
+@dataclass
+class _BatchEnd:
+    """Every group of the batch has been handed over."""
+
+    size: int
+
+
+def _embedded(rt: WorkerRuntime, app: str, input_ids: list[str], size: int
+              ) -> Iterator[_Staged | _Group | _BatchEnd]:
+    """Each batch's staged records, then its embedder groups embedded one by one, then
+    its end. Nothing is written here."""
+    for start in range(0, len(input_ids), size):
+        staged = [(i, rt.inputs.staged(app, i)) for i in input_ids[start:start + size]]
+        yield _Staged(staged)
+        by_embedder: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for input_id, record in staged:
+            if record is not None:
+                by_embedder.setdefault(record["embedder"], []).append((input_id, record))
+        for embedder_id, items in by_embedder.items():
+            results = embed_contents(rt.settings, rt.embedders.get(embedder_id),
+                                     [content_of(rt, app, i, s) for i, s in items], size)
+            yield _Group(embedder_id, items, results)
+        yield _BatchEnd(len(staged))
+
+
+_DONE = object()
+
+
+def _prefetched(items: Iterator[Any]) -> Iterator[Any]:
+    """``items``, produced one ahead on a thread: the next group embeds while the caller
+    writes this one (its decoding and forward pass overlap the Qdrant and Redis writes).
+
+    The producer stops at the next item once the caller closes this generator (a
+    cancelled or failed job); its errors are raised here, in order.
+    """
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        handoff.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put(_DONE)
+        except BaseException as exc:  # handed to the caller, raised there
+            handoff.put(exc)
+
+    producer = threading.Thread(target=produce, name="embed-ahead", daemon=True)
+    producer.start()
+    try:
+        while (item := handoff.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            handoff.get_nowait()  # let a producer blocked on a full queue see the stop
+        producer.join()
+
+
 def embed_inputs(rt: WorkerRuntime, job_id: str, app: str, input_ids: list[str]) -> dict[str, Any]:
     """Embed staged inputs and store them; safe to run again for the same inputs.
 
@@ -84,52 +173,69 @@ def embed_inputs(rt: WorkerRuntime, job_id: str, app: str, input_ids: list[str])
     owns them). Labels are read again under the app's label lock right before
     the write, so a label edit made during embedding is not lost. An input whose
     media cannot be used is marked ``failed`` with the reason and leaves no point;
-    the others go on.
+    the others go on. Each embedder's part of a batch is written as soon as it is
+    embedded, while the next part embeds; a record re-sent in between is caught by
+    the revision check at the write.
 
     Returns:
         Counts of embedded, failed and skipped inputs.
     """
     embedded = failed = skipped = 0
-    size = rt.settings.embed_batch_size
-    for start in range(0, len(input_ids), size):
-        check_cancelled(rt, job_id)
-        batch = [(i, rt.inputs.staged(app, i)) for i in input_ids[start:start + size]]
-        live = [(i, s) for i, s in batch if s is not None]
-        earlier = embedded_by_earlier_delivery(rt, app, job_id, [i for i, s in batch if s is None])
-        embedded += earlier
-        skipped += len(batch) - len(live) - earlier
-        by_embedder: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-        for input_id, staged in live:
-            by_embedder.setdefault(staged["embedder"], []).append((input_id, staged))
-        for embedder_id, items in by_embedder.items():
-            results = embed_contents(rt.settings, rt.embedders.get(embedder_id),
-                                     [content_of(rt, app, i, s) for i, s in items], size)
-            with rt.inputs.label_lock(app):
-                writes, done, errors = [], [], []
-                for (input_id, staged), result in zip(items, results):
-                    current = rt.inputs.staged(app, input_id)
-                    if current is None or current["rev"] != staged["rev"]:
-                        skipped += 1
-                        continue
-                    if isinstance(result, MediaError):
-                        errors.append((input_id, current, result.to_dict()))
-                        continue
-                    points = points_of(current, result)
-                    writes.extend((input_id, vector, payload) for vector, payload in points)
-                    done.append((input_id, current, len(points)))
-                rt.vectors.upsert(embedder_id, app, writes)
-                for input_id, current, count in done:
-                    _clear_leftovers(rt, app, input_id, current, embedder_id, count)
-                    if rt.inputs.finalise(app, input_id, current["rev"]):
-                        embedded += 1
-                    else:
-                        skipped += 1
-                for input_id, current, error in errors:
-                    _clear_leftovers(rt, app, input_id, current, embedder_id, 0)
-                    if rt.inputs.finalise(app, input_id, current["rev"], error=error):
-                        failed += 1
-        rt.jobs.set_progress(job_id, min(start + size, len(input_ids)))
+    done_so_far = 0
+    check_cancelled(rt, job_id)
+    parts = _prefetched(_embedded(rt, app, input_ids, rt.settings.embed_batch_size))
+    with closing(parts):
+        for part in parts:
+            if isinstance(part, _Staged):
+                live = sum(1 for _, s in part.records if s is not None)
+                earlier = embedded_by_earlier_delivery(
+                    rt, app, job_id, [i for i, s in part.records if s is None])
+                embedded += earlier
+                skipped += len(part.records) - live - earlier
+            elif isinstance(part, _Group):
+                counts = _write_group(rt, app, part)
+                embedded, failed, skipped = (embedded + counts[0], failed + counts[1],
+                                             skipped + counts[2])
+            else:
+                done_so_far += part.size
+                rt.jobs.set_progress(job_id, done_so_far)
+                # Between batches: a cancel lets the batch in progress finish.
+                check_cancelled(rt, job_id)
     return {"embedded": embedded, "failed": failed, "skipped": skipped}
+
+
+def _write_group(rt: WorkerRuntime, app: str, group: _Group) -> tuple[int, int, int]:
+    """Store one embedder group's points and finalise its inputs.
+
+    Returns:
+        How many inputs were embedded, failed and skipped.
+    """
+    embedded = failed = skipped = 0
+    with rt.inputs.label_lock(app):
+        writes, done, errors = [], [], []
+        for (input_id, staged), result in zip(group.items, group.results):
+            current = rt.inputs.staged(app, input_id)
+            if current is None or current["rev"] != staged["rev"]:
+                skipped += 1
+                continue
+            if isinstance(result, MediaError):
+                errors.append((input_id, current, result.to_dict()))
+                continue
+            points = points_of(current, result)
+            writes.extend((input_id, vector, payload) for vector, payload in points)
+            done.append((input_id, current, len(points)))
+        rt.vectors.upsert(group.embedder_id, app, writes)
+        for input_id, current, count in done:
+            _clear_leftovers(rt, app, input_id, current, group.embedder_id, count)
+            if rt.inputs.finalise(app, input_id, current["rev"]):
+                embedded += 1
+            else:
+                skipped += 1
+        for input_id, current, error in errors:
+            _clear_leftovers(rt, app, input_id, current, group.embedder_id, 0)
+            if rt.inputs.finalise(app, input_id, current["rev"], error=error):
+                failed += 1
+    return embedded, failed, skipped
 
 
 def settle_unfinished(rt: WorkerRuntime, app: str, job_id: str, input_ids: list[str]) -> int:
