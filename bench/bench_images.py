@@ -9,10 +9,11 @@ What it measures
 ----------------
 Images per second, on the same images and in the same process, at four depths:
 
-a. **bare model**: the embedder's pooled network in torch (``EfficientNetLiteEmbedder.pooled``:
+a. **bare model**: the embedder's pooled network (``EfficientNetLiteEmbedder.pooled``:
    uint8 → ``(p - 127) / 128`` normalisation, ``extract_features``, global average
-   pooling) on already-preprocessed ``(32, 224, 224, 3)`` uint8 pixels under
-   ``torch.inference_mode()``;
+   pooling) in the embedder's backend, as the worker runs it (ONNX Runtime on CPU,
+   ``HEADSTART_CPU_BACKEND``; torch on CUDA), on already-preprocessed
+   ``(32, 224, 224, 3)`` uint8 pixels;
 b. **embedder call**: ``embed_images`` on already-decoded PIL images (the images the
    worker would hand it), which adds ``preprocess`` (the resample to 224 × 224 uint8);
 c. **decode + embed**: ``workers.content.embed_contents`` on the encoded bytes, per
@@ -247,13 +248,10 @@ def describe(samples: Sequence[Sample], fmt: str) -> dict[str, Any]:
 
 # --- the four stages ---------------------------------------------------------------------
 def bare_forward(embedder: Any, tensors: Any) -> None:
-    """(a): the network alone in torch, batch 32, on preprocessed uint8 pixels (the pooled
-    module normalises them, as the embedder's backend does)."""
-    import torch
-
-    with torch.inference_mode():
-        for start in range(0, len(tensors), BARE_BATCH):
-            embedder.pooled(tensors[start:start + BARE_BATCH])
+    """(a): the network alone, batch 32, on preprocessed uint8 pixels, in the embedder's
+    backend (ONNX Runtime or torch, as the worker runs it; it normalises the pixels)."""
+    for start in range(0, len(tensors), BARE_BATCH):
+        embedder.backend({"pixels": tensors[start:start + BARE_BATCH]})
 
 
 def decode_embed(settings: Any, embedder: Any, blobs: Sequence[bytes]) -> None:

@@ -105,10 +105,11 @@ def register_tasks(app: Celery, max_retries: int) -> None:
             lambda rt: prediction.predict(rt, app_id, model_id, version_id, is_default,
                                           request_key))
         rt = get_runtime()
+        # Wake the API request waiting on this job (it reads the job record) first: the
+        # client should not wait on the clean-up.
+        rt.replies.send(job_id, {"done": True})
         # The request may carry images or videos: free it now rather than at its TTL.
         rt.redis.delete(request_key)
-        # Wake the API request waiting on this job (it reads the job record).
-        rt.replies.send(job_id, {"done": True})
         return result
 
     @app.task(name=names.READ_INPUTS)
