@@ -216,11 +216,12 @@ def headstart(x: np.ndarray, y: np.ndarray, data: DataSet, unlabelled: np.ndarra
 def previous(x: np.ndarray, y: np.ndarray, data: DataSet, _: np.ndarray) -> np.ndarray:
     """The head before the blend: logistic regression on L2-normalised embeddings,
     balanced, C by cross-validation."""
-    from workers.training import _fit, l2_normalise, select_c
+    from workers.training import exclusive_probabilities, fit_exclusive, l2_normalise, select_c
 
     xs = l2_normalise(x)
-    clf = _fit(xs, y, select_c(xs, y, 5, 0)[0], 0)
-    return clf.predict_proba(l2_normalise(data.test_x))
+    coef, intercept = fit_exclusive(xs, y, int(y.max()) + 1, np.ones((len(y), 1), dtype=bool),
+                                    [select_c(xs, y, 5, 0)[0]])
+    return exclusive_probabilities(l2_normalise(data.test_x), coef[0], intercept[0])
 
 
 def _prototypes(x: np.ndarray, y: np.ndarray, data: DataSet, unlabelled: np.ndarray,

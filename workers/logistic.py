@@ -1,18 +1,20 @@
-"""Many binary logistic regressions on one matrix, fitted together: a batched L-BFGS.
+"""Many logistic regressions on one matrix, fitted together: a batched L-BFGS.
 
 A one-vs-rest head fits one regression per concept, and its C selection and
 cross-validation fit one per concept, C and fold: hundreds of small problems that
-share the same rows. Fitted one by one (scikit-learn), each pays Python and
-validation overhead on every iteration and streams the matrix through a
-matrix-vector product. Here every problem is a column: one matrix-matrix product
-per iteration serves them all, and each column still runs its own L-BFGS (its own
-history, step length and stopping test), so no problem's convergence depends on
-another's. Columns that have converged drop out of the products.
+share the same rows (an exclusive head's nested C selection, a hundred softmax
+ones). Fitted one by one (scikit-learn), each pays Python and validation overhead
+on every iteration and streams the matrix through a matrix-vector product. Here
+every problem is a column (a binary one) or a block of columns (a softmax one): one
+matrix-matrix product per iteration serves them all, and each problem still runs
+its own L-BFGS (its own history, step length and stopping test), so no problem's
+convergence depends on another's. Problems that are done drop out of the products.
 
-Each column minimises scikit-learn's objective for ``LogisticRegression(C=c,
+Each problem minimises scikit-learn's objective for ``LogisticRegression(C=c,
 class_weight="balanced")`` with sample weights ``s``: ``sum(v * logloss) + ||w||² /
-(2c)``, where ``v = s × the balanced weight of the row's class`` and the intercept
-is not penalised. It is scaled as scikit-learn scales it (divided by ``sum(v)``) so
+(2c)``, where ``v = s × the balanced weight of the row's class``, the log loss is
+the sigmoid's (2 classes) or the softmax's (more), and the intercepts are not
+penalised. It is scaled as scikit-learn scales it (divided by ``sum(v)``) so
 the gradient tolerance means the same; the coefficients agree with scikit-learn's
 to the solvers' tolerance (``tests/unit/test_logistic.py``).
 """
@@ -23,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
 # L-BFGS memory (scipy's default), Armijo constant and backtracking bound.
 HISTORY = 10
@@ -35,10 +36,11 @@ MAX_COLUMNS = 512
 
 @dataclass
 class Problems:
-    """Binary problems on the rows of one matrix, one per column.
+    """Problems on the rows of one matrix, one per column of ``weights``.
 
     Attributes:
-        targets: ``(n, m)`` 1 for a positive row, 0 otherwise.
+        targets: ``(n, m)`` 1 for a positive row, 0 otherwise (binary problems), or
+            ``(n, m, classes)`` one-hot (softmax problems).
         weights: ``(n, m)`` each row's weight in each problem, class balancing
             included (0: the row is not in that problem).
         c: ``(m,)`` inverse regularisation strength of each problem.

@@ -13,15 +13,12 @@ one input's weight, so a long video does not outvote the images beside it.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss, precision_recall_fscore_support, roc_auc_score
+from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from shared.errors import TrainingError
@@ -209,17 +206,6 @@ def binary_targets(data: TrainingData, concepts: Sequence[str], closed_environme
 
 
 # --- fitting -----------------------------------------------------------------------------
-def _logreg(c: float, seed: int) -> LogisticRegression:
-    return LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=seed)
-
-
-def _fit(x: np.ndarray, y: np.ndarray, c: float, seed: int,
-         weights: np.ndarray | None = None) -> LogisticRegression:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return _logreg(c, seed).fit(x, y, sample_weight=weights)
-
-
 def _take(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
     return None if values is None else values[rows]
 
