@@ -334,7 +334,7 @@ def select_c(x: np.ndarray, y: np.ndarray, folds: int, seed: int,
 
     Args:
         x: Unit-length rows.
-        y: Classes ``0 .. k-1``, each present.
+        y: Class indices.
 
     Returns:
         The chosen C and how it was chosen (``"cv"``, or ``"default"`` when some
@@ -346,7 +346,10 @@ def select_c(x: np.ndarray, y: np.ndarray, folds: int, seed: int,
     splits = cv_splits(y, folds, seed, groups)
     if not splits:
         return DEFAULT_C, "default"
-    return choose_c(x, y, int(y.max()) + 1, [splits], weights)[0], "cv"
+    # Numbered among the classes present: a class the sample missed has no rows, and
+    # a softmax column without rows has no optimum (its intercept runs off).
+    present, y = np.unique(y, return_inverse=True)
+    return choose_c(x, y, len(present), [splits], weights)[0], "cv"
 
 
 # --- evaluation ---------------------------------------------------------------------------

@@ -140,3 +140,4 @@ def test_softmax_matches_sklearns_multinomial(c: float) -> None:
         ours = np.exp(z - z.max(axis=1, keepdims=True))
         ours /= ours.sum(axis=1, keepdims=True)
         assert np.abs(ours - tight.predict_proba(x)).max() < 0.02
+
