@@ -3,7 +3,9 @@
 The head is logistic regression on L2-normalised embeddings, with balanced class
 weights and its regularisation strength chosen by cross-validation. Mutually
 exclusive concepts get one softmax (multinomial) head; otherwise each concept
-gets its own sigmoid (one-vs-rest) trained on the inputs labelled for it.
+gets its own sigmoid (one-vs-rest) trained on the inputs labelled for it. All the
+regressions a head needs (concepts, C values, folds) are fitted together by the
+batched solver of :mod:`workers.logistic`.
 
 A video is one input with a row per sampled frame: its rows share a group, so
 cross-validation never tests a video on frames it trained on, and they share
