@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 from collections.abc import Iterator
@@ -137,20 +136,25 @@ def _prefetched(items: Iterator[Any]) -> Iterator[Any]:
     handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
     stop = threading.Event()
 
+    def offer(item: Any) -> bool:
+        """Hand one item over unless the caller stopped (never blocks for good: the
+        caller may be gone)."""
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        handoff.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(item):
                     return
-            handoff.put(_DONE)
+            offer(_DONE)
         except BaseException as exc:  # handed to the caller, raised there
-            handoff.put(exc)
+            offer(exc)
 
     producer = threading.Thread(target=produce, name="embed-ahead", daemon=True)
     producer.start()
@@ -160,9 +164,7 @@ def _prefetched(items: Iterator[Any]) -> Iterator[Any]:
                 raise item
             yield item
     finally:
-        stop.set()
-        with contextlib.suppress(queue.Empty):
-            handoff.get_nowait()  # let a producer blocked on a full queue see the stop
+        stop.set()  # the producer sees it within 0.1 s of its current item
         producer.join()
 
 

@@ -21,7 +21,6 @@ to the solvers' tolerance (``tests/unit/test_logistic.py``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,19 +117,12 @@ def fit_columns(x: np.ndarray, problems: Problems, *, tol: float = 1e-4,
     return coef, intercept
 
 
-def decision(x: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
-    """``(n, m)`` logits of every column's regression."""
-    return np.asarray(x, np.float32) @ coef.T.astype(np.float32) + intercept.astype(np.float32)
-
-
-def weighted_log_loss(targets: np.ndarray, probs: np.ndarray, weights: np.ndarray
-                      ) -> np.ndarray:
-    """Each column's weighted mean log loss over the rows of weight > 0, as
-    ``sklearn.metrics.log_loss`` computes it (probabilities clipped to float eps)."""
-    eps = np.finfo(probs.dtype).eps
-    p = np.clip(probs, eps, 1 - eps)
-    losses = -(targets * np.log(p) + (1 - targets) * np.log1p(-p))
-    return (weights * losses).sum(axis=0) / np.maximum(weights.sum(axis=0), 1e-12)
+def log_loss(true_probs: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Weighted mean log loss from each row's probability of its true class, as
+    ``sklearn.metrics.log_loss`` computes it (probabilities clipped at float eps)."""
+    eps = np.finfo(np.float64).eps
+    losses = -np.log(np.clip(np.asarray(true_probs, np.float64), eps, 1.0))
+    return float(np.average(losses, weights=weights))
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -334,7 +326,7 @@ class _Lbfgs:
         return -r
 
 
-def fit_many(x: np.ndarray, targets: Sequence[np.ndarray] | np.ndarray,
+def fit_many(x: np.ndarray, targets: np.ndarray,
              member: np.ndarray, c: np.ndarray, sample_weight: np.ndarray | None = None,
              *, tol: float = 1e-4, max_iter: int = 500,
              init: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:

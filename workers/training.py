@@ -15,7 +15,7 @@ one input's weight, so a long video does not outvote the images beside it.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train
 
 from shared.errors import TrainingError
 from workers.calibration import apply_temperature, expected_calibration_error, fit_temperature
-from workers.logistic import fit_many, fit_softmax_many, weighted_log_loss
+from workers.logistic import fit_many, fit_softmax_many, log_loss
 from workers.pr_curve import pr_curve
 from workers.prototypes import (
     TAU,
@@ -284,22 +284,34 @@ def exclusive_probabilities(x: np.ndarray, coef: np.ndarray, intercept: np.ndarr
     return softmax(z.astype(np.float64))
 
 
-def _log_loss(y: np.ndarray, probs: np.ndarray, weights: np.ndarray | None) -> float:
-    """Weighted mean log loss of the true classes (scikit-learn's, clipped at float eps)."""
-    eps = np.finfo(np.float64).eps
-    losses = -np.log(np.clip(probs[np.arange(len(y)), y], eps, 1.0))
-    return float(np.average(losses, weights=weights))
+def _best_c(fit: Callable[[float, Any], Any], held_out_losses: Callable[[Any], np.ndarray],
+            group_of: np.ndarray, groups: int) -> list[float]:
+    """Each group's C from ``C_GRID``: the lowest mean held-out loss over its problems
+    (the smallest C among equals; ``DEFAULT_C`` for a group without problems).
+
+    The grid is walked from the strongest regularisation up, each C's batched fit
+    warm-started from the last: the same optima, reached in fewer iterations.
+
+    Args:
+        fit: ``fit(c, start)`` fits every problem at C from ``start`` (None: cold).
+        held_out_losses: Each problem's held-out log loss under a fit.
+        group_of: Each problem's group (a task, or a concept).
+        groups: Number of groups.
+    """
+    losses = np.zeros((len(C_GRID), len(group_of)))
+    fitted = None
+    for k, c in enumerate(C_GRID):
+        fitted = fit(c, fitted)
+        losses[k] = held_out_losses(fitted)
+    return [C_GRID[int(np.argmin(losses[:, group_of == g].mean(axis=1)))]
+            if (group_of == g).any() else DEFAULT_C for g in range(groups)]
 
 
 def choose_c(x: np.ndarray, y: np.ndarray, classes: int,
              tasks: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
              weights: np.ndarray | None = None) -> list[float]:
-    """Each task's C from ``C_GRID``: the lowest mean held-out log loss over its splits
-    (the smallest C among equals; ``DEFAULT_C`` for a task without splits).
-
-    Every split of every task is one problem of a batched fit per C, along the grid
-    from the strongest regularisation, each warm-started from the last: the same
-    optima, reached in fewer iterations.
+    """Each task's C from ``C_GRID`` by held-out log loss over its splits (:func:`_best_c`):
+    every split of every task is one problem of a batched fit per C.
 
     Args:
         x: Rows of every task.
@@ -315,17 +327,17 @@ def choose_c(x: np.ndarray, y: np.ndarray, classes: int,
     member = np.zeros((len(y), len(problems)), dtype=bool)
     for j, (_, train, _) in enumerate(problems):
         member[train, j] = True
-    losses = np.zeros((len(C_GRID), len(problems)))
-    fitted = None
-    for k, c in enumerate(C_GRID):
-        fitted = fit_exclusive(x, y, classes, member, np.full(len(problems), c), weights,
-                               init=fitted)
-        for j, (_, _, test) in enumerate(problems):
-            probs = exclusive_probabilities(x[test], fitted[0][j], fitted[1][j])
-            losses[k, j] = _log_loss(y[test], probs, _take(weights, test))
-    task_of = np.asarray([task for task, _, _ in problems])
-    return [C_GRID[int(np.argmin(losses[:, task_of == t].mean(axis=1)))]
-            if (task_of == t).any() else DEFAULT_C for t in range(len(tasks))]
+
+    def held_out_losses(fitted: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        return np.asarray([
+            log_loss(exclusive_probabilities(x[test], fitted[0][j], fitted[1][j])
+                     [np.arange(len(test)), y[test]], _take(weights, test))
+            for j, (_, _, test) in enumerate(problems)])
+
+    return _best_c(lambda c, start: fit_exclusive(x, y, classes, member,
+                                                  np.full(len(problems), c), weights,
+                                                  init=start),
+                   held_out_losses, np.asarray([task for task, _, _ in problems]), len(tasks))
 
 
 def select_c(x: np.ndarray, y: np.ndarray, folds: int, seed: int,
@@ -635,9 +647,8 @@ def _select_c_per_concept(x: np.ndarray, y_all: np.ndarray, labelled_rows: np.nd
 
     As :func:`select_c` does for one problem: on a stratified sample of at most
     ``SELECTION_ROWS`` rows, the mean held-out log loss over folds, the smallest C
-    among equals. Every (concept, fold) is a column of one batched fit per C, each
-    C warm-started from the previous one's solution. Concepts without a split keep
-    ``DEFAULT_C``.
+    among equals (:func:`_best_c`). Every (concept, fold) is a column of one batched
+    fit per C. Concepts without a split keep ``DEFAULT_C``.
     """
     positive = y_all[labelled_rows] == 1
     first = np.where(positive.any(axis=1), positive.argmax(axis=1), y_all.shape[1])
@@ -645,25 +656,20 @@ def _select_c_per_concept(x: np.ndarray, y_all: np.ndarray, labelled_rows: np.nd
     rows = labelled_rows if keep is None else labelled_rows[keep]
     y_s, g_s, w_s = y_all[rows], _take(groups, rows), _take(weights, rows)
     columns = _fold_columns(y_s, range(y_all.shape[1]), folds, seed, g_s, complete=False)
-    chosen = {col: DEFAULT_C for col in range(y_all.shape[1])}
     if not len(columns.concept):
-        return chosen
+        return {col: DEFAULT_C for col in range(y_all.shape[1])}
     xs, targets = x[rows], _column_targets(y_s, columns.concept)
-    frame_w = np.ones(len(rows)) if w_s is None else w_s
-    losses = np.zeros((len(C_GRID), len(columns.concept)))
-    start = None
-    for k, c in enumerate(C_GRID):  # ascending: each warm start is a little less regularised
-        start = fit_many(xs, targets, columns.train, np.full(len(columns.concept), c), w_s,
-                         init=start)
-        scores = _held_out_scores(xs, *start, columns.test)
-        for j, (test, p) in enumerate(zip(columns.test, scores)):
-            truth = (y_s[test, columns.concept[j]] == 1).astype(np.float64)
-            losses[k, j] = weighted_log_loss(truth[:, None], p[:, None].astype(np.float64),
-                                             frame_w[test][:, None])[0]
-    for col in columns.folds:
-        mean = losses[:, columns.concept == col].mean(axis=1)
-        chosen[col] = C_GRID[int(np.argmin(mean))]  # argmin: the first of equal losses
-    return chosen
+
+    def held_out_losses(fitted: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        scores = _held_out_scores(xs, *fitted, columns.test)
+        return np.asarray([
+            log_loss(np.where(y_s[test, columns.concept[j]] == 1, p, 1 - p), _take(w_s, test))
+            for j, (test, p) in enumerate(zip(columns.test, scores))])
+
+    best = _best_c(lambda c, start: fit_many(xs, targets, columns.train,
+                                             np.full(len(columns.concept), c), w_s, init=start),
+                   held_out_losses, columns.concept, y_all.shape[1])
+    return dict(enumerate(best))
 
 
 class _FoldPrototypes:
