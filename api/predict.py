@@ -99,8 +99,11 @@ def _predict(model_id: str, version_id: str | None):
     if options.run_async:
         return {"job": public_job(job)}, 202
     # The worker signals the job's end on a reply list named after the job.
-    if svc.dispatch.replies.wait(job_id, svc.settings.predict_wait_seconds) is None:
+    reply = svc.dispatch.replies.wait(job_id, svc.settings.predict_wait_seconds)
+    if reply is None:
         return {"job": public_job(svc.jobs.get(job_id, app))}, 202
+    if reply.get("result") is not None:
+        return reply["result"]  # sent once the job was recorded succeeded with it
     job = svc.jobs.get(job_id, app)
     if job["status"] == SUCCEEDED:
         return job["result"]

@@ -149,29 +149,54 @@ class InputStore(RedisStore):
         Returns:
             False when the input was deleted or re-sent meanwhile (nothing changed).
         """
+        return self.finalise_many(app, [(input_id, rev, error)])[0]
+
+    def finalise_many(self, app: str, outcomes: list[tuple[str, str, dict[str, Any] | None]]
+                      ) -> list[bool]:
+        """:meth:`finalise` for several inputs in one transaction (an embed batch).
+
+        Args:
+            app: Owning app.
+            outcomes: ``(input_id, rev, error)``: embedded when ``error`` is None, else
+                failed with it.
+
+        Returns:
+            Per outcome, whether it applied (False: deleted or re-sent meanwhile).
+        """
+        if not outcomes:
+            return []
         key = self._status_hash(app)
         with self.redis.pipeline() as pipe:
             while True:
                 try:
+                    # Three round trips for the whole batch; a status written meanwhile
+                    # (an input re-sent) makes the transaction retry with fresh reads.
                     pipe.watch(key)
-                    raw = pipe.hget(key, input_id)
-                    if raw is None or json.loads(raw)["rev"] != rev:
-                        pipe.unwatch()
-                        return False
-                    status = json.loads(raw)
-                    status.update(status=FAILED if error else EMBEDDED, error=error,
-                                  updated_at=now())
+                    raws = pipe.hmget(key, [input_id for input_id, _, _ in outcomes])
+                    stamp = now()
+                    applied: list[bool] = []
+                    changed: list[tuple[str, dict[str, Any]]] = []
                     pipe.multi()
-                    pipe.hset(key, input_id, json.dumps(status))
-                    pipe.delete(self._blob(app, input_id, rev))
-                    if not error:
-                        pipe.delete(self._staged(app, input_id))
+                    for (input_id, rev, error), raw in zip(outcomes, raws):
+                        status = json.loads(raw) if raw is not None else None
+                        applied.append(status is not None and status["rev"] == rev)
+                        if not applied[-1]:
+                            continue
+                        status.update(status=FAILED if error else EMBEDDED, error=error,
+                                      updated_at=stamp)
+                        pipe.hset(key, input_id, json.dumps(status))
+                        pipe.delete(self._blob(app, input_id, rev))
+                        if not error:
+                            pipe.delete(self._staged(app, input_id))
+                        changed.append((input_id, status))
                     pipe.execute()
-                    if error:
-                        self.emit(app, INPUT_FAILED, input_data(input_id, status))
-                    return True
+                    break
                 except redis.WatchError:
                     continue
+        for input_id, status in changed:
+            if status["error"]:
+                self.emit(app, INPUT_FAILED, input_data(input_id, status))
+        return applied
 
     def update_staged(self, app: str, input_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Apply label/metadata ``changes`` to a staged record (call under the label lock)."""
@@ -217,6 +242,13 @@ class InputStore(RedisStore):
         """The staged record of an input not (yet) in Qdrant."""
         raw = self.redis.get(self._staged(app, input_id))
         return json.loads(raw) if raw else None
+
+    def staged_many(self, app: str, input_ids: list[str]) -> list[dict[str, Any] | None]:
+        """:meth:`staged` of several inputs in one round trip, in order."""
+        if not input_ids:
+            return []
+        raws = self.redis.mget([self._staged(app, i) for i in input_ids])
+        return [json.loads(raw) if raw else None for raw in raws]
 
     def iter_unembedded(self, app: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """Yield ``(input_id, status)`` of pending and failed inputs, sorted by id."""

@@ -42,6 +42,25 @@ end
 return cur
 """
 
+# Ends a job: like _TRANSITION, ARGV[2] "1" also sets done to total (a success);
+# ARGV[3..] are field/value pairs. Returns {"OK", app, type, created_at} when applied
+# (what the clean-up and the event need, read in the same trip), else {current status}.
+_FINISH = """
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return {''} end
+for allowed in string.gmatch(ARGV[1], '[^,]+') do
+  if cur == allowed then
+    for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+    if ARGV[2] == '1' then
+      redis.call('HSET', KEYS[1], 'done', redis.call('HGET', KEYS[1], 'total') or 0)
+    end
+    local info = redis.call('HMGET', KEYS[1], 'app', 'type', 'created_at')
+    return {'OK', info[1] or '', info[2] or '', info[3] or ''}
+  end
+end
+return {cur}
+"""
+
 # Marks a delivery: queued/running -> running, attempts + 1, first start time kept.
 # Returns the attempt number, or the current status when the job may not run.
 _START = """
@@ -67,6 +86,7 @@ class JobStore(RedisStore):
                  events: Events | None = None) -> None:
         super().__init__(client, prefix, events)
         self._transition = client.register_script(_TRANSITION)
+        self._finish_script = client.register_script(_FINISH)
         self._start = client.register_script(_START)
 
     def _job_key(self, job_id: str) -> str:
@@ -217,8 +237,7 @@ class JobStore(RedisStore):
         Returns:
             False when it was not running (cancelled or finished meanwhile).
         """
-        total = self.redis.hget(self._job_key(job_id), "total") or 0
-        return self._finish(job_id, SUCCEEDED, result=result, extra=["done", total])
+        return self._finish(job_id, SUCCEEDED, result=result, complete=True)
 
     def fail(self, job_id: str, error: dict[str, Any]) -> bool:
         """Mark a queued or running job failed with ``{"code", "message", ...}``."""
@@ -244,19 +263,21 @@ class JobStore(RedisStore):
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
         allowed: tuple[str, ...] = (RUNNING,),
-        extra: list[Any] | None = None,
+        complete: bool = False,
     ) -> bool:
         finished = now()
-        fields: list[Any] = ["status", state, "finished_at", repr(finished), *(extra or [])]
+        fields: list[Any] = ["status", state, "finished_at", repr(finished)]
         if result is not None:
             fields += ["result", json.dumps(result)]
         if error is not None:
             fields += ["error", json.dumps(error)]
-        outcome = self._transition(keys=[self._job_key(job_id)], args=[",".join(allowed), *fields])
-        if outcome != "OK":
+        # One round trip: the transition, the progress and what the clean-up needs (a
+        # predict's reply waits on this call).
+        outcome = self._finish_script(keys=[self._job_key(job_id)],
+                                      args=[",".join(allowed), "1" if complete else "0", *fields])
+        if outcome[0] != "OK":
             return False
-        app, job_type, created = self.redis.hmget(self._job_key(job_id),
-                                                  ["app", "type", "created_at"])
+        _, app, job_type, created = outcome
         self.redis.srem(self._active_key(app, job_type), job_id)
         # Only the call whose transition applied gets here: a redelivered task that
         # finds the job already ended emits nothing.

@@ -34,7 +34,6 @@ class Replies(RedisStore):
         if timeout <= 0:
             return None
         popped = self.redis.blpop([self._list(reply_id)], timeout=timeout)
-        if popped is None:
-            return None
-        self.redis.delete(self._list(reply_id))
-        return json.loads(popped[1])
+        # Popping the one message removed the list (Redis drops empty lists): nothing
+        # to clean up. A second message (a redelivered task's) expires with its TTL.
+        return json.loads(popped[1]) if popped is not None else None

@@ -103,8 +103,13 @@ def _loaded_in_order(load: Callable[[int], Any], indices: Sequence[int], ahead: 
 
     At most ``ahead`` loads are queued or running at a time, so the threads work on the
     next batch while the caller runs the current one through the network, and a long
-    request never holds all its pixels at once.
+    request never holds all its pixels at once. A single item (a one-image predict) is
+    loaded on the caller's thread: there is nothing to overlap it with, and handing it
+    to a new thread only adds latency.
     """
+    if len(indices) == 1:
+        yield indices[0], load(indices[0])
+        return
     pool = ThreadPoolExecutor(min(LOADER_THREADS, len(indices)), thread_name_prefix="loader")
     pending: deque[tuple[int, Future[Any]]] = deque()
     waiting = iter(indices)

@@ -110,7 +110,8 @@ def _embedded(rt: WorkerRuntime, app: str, input_ids: list[str], size: int
     """Each batch's staged records, then its embedder groups embedded one by one, then
     its end. Nothing is written here."""
     for start in range(0, len(input_ids), size):
-        staged = [(i, rt.inputs.staged(app, i)) for i in input_ids[start:start + size]]
+        ids = input_ids[start:start + size]
+        staged = list(zip(ids, rt.inputs.staged_many(app, ids)))
         yield _Staged(staged)
         by_embedder: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for input_id, record in staged:
@@ -214,37 +215,39 @@ def _write_group(rt: WorkerRuntime, app: str, group: _Group) -> tuple[int, int, 
     """
     embedded = failed = skipped = 0
     with rt.inputs.label_lock(app):
-        writes, done, errors = [], [], []
-        for (input_id, staged), result in zip(group.items, group.results):
-            current = rt.inputs.staged(app, input_id)
-            if current is None or current["rev"] != staged["rev"]:
+        writes: list[tuple[str, np.ndarray, dict[str, Any]]] = []
+        # Per input still current: its staged record, its error (None: embedded) and
+        # how many points it now has.
+        current: list[tuple[str, dict[str, Any], dict[str, Any] | None, int]] = []
+        records = rt.inputs.staged_many(app, [input_id for input_id, _ in group.items])
+        for (input_id, staged), record, result in zip(group.items, records, group.results):
+            if record is None or record["rev"] != staged["rev"]:
                 skipped += 1
                 continue
             if isinstance(result, MediaError):
-                errors.append((input_id, current, result.to_dict()))
+                current.append((input_id, record, result.to_dict(), 0))
                 continue
-            points = points_of(current, result)
+            points = points_of(record, result)
             writes.extend((input_id, vector, payload) for vector, payload in points)
-            done.append((input_id, current, len(points)))
+            current.append((input_id, record, None, len(points)))
         rt.vectors.upsert(group.embedder_id, app, writes)
-        for input_id, current, count in done:
-            _clear_leftovers(rt, app, input_id, current, group.embedder_id, count)
-            if rt.inputs.finalise(app, input_id, current["rev"]):
+        for input_id, record, _, count in current:
+            _clear_leftovers(rt, app, input_id, record, group.embedder_id, count)
+        # The statuses in one transaction: a few round trips for the batch, not per input.
+        applied = rt.inputs.finalise_many(
+            app, [(input_id, record["rev"], error) for input_id, record, error, _ in current])
+        for (_, _, error, _), done in zip(current, applied):
+            if not done:
+                skipped += 1
+            elif error is None:
                 embedded += 1
             else:
-                skipped += 1
-        for input_id, current, error in errors:
-            _clear_leftovers(rt, app, input_id, current, group.embedder_id, 0)
-            if rt.inputs.finalise(app, input_id, current["rev"], error=error):
                 failed += 1
     return embedded, failed, skipped
 
 
 def settle_unfinished(rt: WorkerRuntime, app: str, job_id: str, input_ids: list[str]) -> int:
     """Mark this job's still-pending inputs failed when the job failed or was cancelled.
-
-    Inputs re-sent meanwhile belong to a newer job and are left alone. A failed
-    re-send also loses the vectors of its earlier version, as a failed input has none.
 
     Returns:
         How many inputs were marked failed.
@@ -253,6 +256,19 @@ def settle_unfinished(rt: WorkerRuntime, app: str, job_id: str, input_ids: list[
     if job["status"] not in (FAILED, CANCELLED):
         return 0
     error = job["error"] if job["status"] == FAILED and job["error"] else CANCELLED_ERROR
+    return fail_pending(rt, app, job_id, input_ids, error)
+
+
+def fail_pending(rt: WorkerRuntime, app: str, job_id: str, input_ids: list[str],
+                 error: dict[str, Any]) -> int:
+    """Mark this job's still-pending inputs failed with ``error``.
+
+    Inputs re-sent meanwhile belong to a newer job and are left alone. A failed
+    re-send also loses the vectors of its earlier version, as a failed input has none.
+
+    Returns:
+        How many inputs were marked failed.
+    """
     marked = 0
     with rt.inputs.label_lock(app):
         for input_id, status in rt.inputs.statuses(app, input_ids).items():

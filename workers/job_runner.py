@@ -53,8 +53,8 @@ def run_job(
     job with a stored ``{"code", "message"}`` and calls ``on_failure`` with it.
 
     Returns:
-        The job's result, or None when the job did not run (cancelled, finished,
-        over the delivery cap, or failed).
+        The job's result, or None when the job did not run or its success was not
+        recorded (cancelled, finished, over the delivery cap, or failed).
     """
     attempt = rt.jobs.start(job_id)
     if attempt is None:
@@ -80,7 +80,9 @@ def run_job(
         _fail(rt, job_id, {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"},
               on_failure)
         return None
-    rt.jobs.succeed(job_id, result)
+    if not rt.jobs.succeed(job_id, result):
+        log.info("job %s was cancelled while it ran; its result is dropped", job_id)
+        return None
     return result
 
 

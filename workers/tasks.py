@@ -73,11 +73,14 @@ def register_tasks(app: Celery, max_retries: int) -> None:
 
     @app.task(name=names.EMBED_INPUTS, bind=True, max_retries=max_retries)
     def embed_inputs(self: Task, job_id: str, app_id: str, input_ids: list[str]) -> Any:
+        # A failing job fails its pending inputs before the job itself, so a client
+        # that sees the job failed finds its inputs failed too.
         result = _run_job_task(
-            self, job_id, lambda rt: embedding.embed_inputs(rt, job_id, app_id, input_ids))
+            self, job_id, lambda rt: embedding.embed_inputs(rt, job_id, app_id, input_ids),
+            lambda rt, error: embedding.fail_pending(rt, app_id, job_id, input_ids, error))
         if result is None:
-            # Failed, cancelled (even before it started) or over the delivery cap:
-            # its inputs must not stay pending forever.
+            # Cancelled (even before it started) or ended elsewhere: its inputs must not
+            # stay pending forever.
             embedding.settle_unfinished(get_runtime(), app_id, job_id, input_ids)
         return result
 
@@ -105,9 +108,10 @@ def register_tasks(app: Celery, max_retries: int) -> None:
             lambda rt: prediction.predict(rt, app_id, model_id, version_id, is_default,
                                           request_key))
         rt = get_runtime()
-        # Wake the API request waiting on this job (it reads the job record) first: the
-        # client should not wait on the clean-up.
-        rt.replies.send(job_id, {"done": True})
+        # Wake the API request waiting on this job first (the client should not wait on
+        # the clean-up), with the result the job record now holds, so it answers
+        # without reading the record back. Without a result it reads the record.
+        rt.replies.send(job_id, {"done": True, "result": result})
         # The request may carry images or videos: free it now rather than at its TTL.
         rt.redis.delete(request_key)
         return result

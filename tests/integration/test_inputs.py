@@ -46,6 +46,41 @@ def _stage_without_job(tenant, redis_client, settings, input_id: str) -> None:
         pipe.execute()
 
 
+def test_a_batch_is_finalised_in_one_transaction_and_a_resent_input_is_left_alone(
+        redis_client, settings):
+    from shared.inputs import EMBEDDED, FAILED, PENDING, InputStore
+
+    store, app = InputStore(redis_client, settings.redis_prefix), "app-finalise-many"
+    items = [{"id": f"f{k}", "modality": "image", "data": {"image": {}}, "source": {"blob": True},
+              "embedder": EMBEDDER, "positive": [], "negative": [], "metadata": {},
+              "blob": b"bytes"} for k in range(3)]
+
+    def stage(batch):
+        with redis_client.pipeline() as pipe:
+            statuses = store.stage(app, batch, "job-1", pipe)
+            pipe.execute()
+        return {s["id"]: s["rev"] for s in statuses}
+
+    revs = stage(items)
+    staged = store.staged_many(app, ["f0", "missing", "f2"])
+    assert [s and s["rev"] for s in staged] == [revs["f0"], None, revs["f2"]]
+    newer = stage(items[1:2])  # f1 re-sent while its first version embedded
+    error = {"code": "corrupt", "message": "bad pixels"}
+    applied = store.finalise_many(app, [("f0", revs["f0"], None), ("f1", revs["f1"], None),
+                                        ("f2", revs["f2"], error)])
+    assert applied == [True, False, True]
+    statuses = store.statuses(app, ["f0", "f1", "f2"])
+    assert [statuses[i]["status"] for i in ("f0", "f1", "f2")] == [EMBEDDED, PENDING, FAILED]
+    assert statuses["f2"]["error"] == error and statuses["f1"]["rev"] == newer["f1"]
+    # Embedded: staging and bytes gone; failed: the record stays, its bytes go; the
+    # re-sent input keeps its new record and bytes.
+    assert store.staged_many(app, ["f0", "f1", "f2"])[0] is None
+    assert store.staged(app, "f1")["rev"] == newer["f1"] and store.staged(app, "f2") is not None
+    assert store.blob(app, "f0", revs["f0"]) is None and store.blob(app, "f2", revs["f2"]) is None
+    assert store.blob(app, "f1", newer["f1"]) == b"bytes"
+    assert store.finalise_many(app, []) == []
+
+
 def test_pending_input_is_answered_from_staging(tenant, redis_client, settings):
     _stage_without_job(tenant, redis_client, settings, "p1")
     got = tenant.get("/v1/inputs/p1").get_json()["input"]

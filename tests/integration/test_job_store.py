@@ -22,7 +22,9 @@ def test_start_counts_deliveries_and_keeps_first_start_time(jobs):
     again = jobs.get(job["id"])
     assert again["attempts"] == 2 and again["started_at"] == first
     jobs.set_progress(job["id"], 3)
+    assert job["id"] in jobs.active("app-js", "embed")
     assert jobs.succeed(job["id"], {"n": 4})
+    assert job["id"] not in jobs.active("app-js", "embed")
     done = jobs.get(job["id"])
     assert done["status"] == "succeeded" and done["result"] == {"n": 4}
     assert done["progress"] == {"done": 4, "total": 4}  # success completes progress

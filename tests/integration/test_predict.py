@@ -95,6 +95,23 @@ def test_predict_errors(live, settings):
     assert live.post("/v1/models/untrained/predict", json={"inputs": []}).status_code == 422
 
 
+def test_a_predict_the_worker_fails_answers_the_jobs_error(trained, settings):
+    import shutil
+
+    from shared.modelstore import ModelStore
+
+    version = trained.get("/v1/models/topics").get_json()["model"]["default_version"]
+    # The head's files gone before any predict loaded it: the worker's job fails, its
+    # reply carries no result, and the API answers from the job record.
+    shutil.rmtree(ModelStore(settings.model_store).version_dir(trained.id, "topics", version))
+    resp = _predict(trained, ["a match"])
+    assert resp.status_code == 500
+    error = resp.get_json()["error"]
+    assert error["code"] == "internal_error" and "FileNotFoundError" in error["message"]
+    job = trained.get(f"/v1/jobs/{error['details']['job_id']}").get_json()["job"]
+    assert job["status"] == "failed" and job["result"] is None
+
+
 def test_worker_head_cache_drops_old_default(trained, runtime):
     second = trained.train("topics")
     _predict(trained, ["a match"])

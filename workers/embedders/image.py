@@ -163,6 +163,11 @@ class EfficientNetLiteEmbedder(Embedder):
         The export's key includes the input's dtype and shape (``onnx_export.cache_key``),
         so an export of the float32 channels-first input of earlier versions is never
         loaded for these uint8 channels-last pixels.
+
+        ONNX Runtime's threads sleep between passes rather than spin: the loader
+        threads decode and resample the next batch while a pass runs, and a spinning
+        thread took their core (the deployed pipeline ran ~8 % faster on 2 cores
+        without spinning, and a one-image predict was no slower; docs/benchmarks.md).
         """
         def pixels(batch: int, seed: int) -> dict[str, torch.Tensor]:
             noise = torch.randint(0, 256, (batch, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=torch.uint8,
@@ -171,7 +176,7 @@ class EfficientNetLiteEmbedder(Embedder):
 
         axes = {"pixels": {0: "batch"}, "features": {0: "batch"}}
         return ExportSpec(self.id, fingerprint([self.weights]), self.pooled, pixels(2, 0),
-                          "features", axes, pixels(3, 1))
+                          "features", axes, pixels(3, 1), spin_wait=False)
 
     def _forward(self, arrays: list[np.ndarray]) -> np.ndarray:
         """One pass over preprocessed images (the batcher's forward)."""
