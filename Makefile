@@ -3,7 +3,7 @@
 #   make up     install, start Redis if needed, run the API and one worker (Ctrl-C stops both)
 #   make test   install, start Redis if needed, run the whole test suite (installs Chromium
 #               for the console tests when missing and run as root)
-#   make bench  run the performance benchmarks in bench/ and print their tables (9-12 min on 2 cores)
+#   make bench  run the performance benchmarks in bench/ and print their tables (9-17 min on 2 cores)
 #   make bench-fewshot  few-shot accuracy on BBC News and Fashion-MNIST (~11 min)
 #   make bench-gpu      the embedders on CUDA at batch sizes 1-256 (< 5 min; needs a GPU)
 #   make clean  remove ./data (local Redis, Qdrant and model store)
