@@ -10,7 +10,8 @@ What it measures
 ----------------
 ``workers.training.train_head`` (its public API: fit, C selection, cross-validated
 evaluation, calibration, prototypes), as a train job calls it, under the worker's
-one-thread BLAS limit, for every cell of vectors × concepts (default 1k, 10k, 100k ×
+BLAS limits (one thread; every core while a head of 100k rows x concepts or more
+trains: ``workers/blas_threads.py``), for every cell of vectors × concepts (default 1k, 10k, 100k ×
 2, 10, 100), mutually exclusive (softmax) and one-vs-rest in a closed environment.
 The 10-example, 2-concept head of time-to-first-model runs first.
 
@@ -208,7 +209,8 @@ def run_cell(cell: Cell, repeats: int, folds: int, mean: Any, residuals: Any
                         input_ids=[str(i) for i in range(cell.n)])
     built = time.perf_counter() - t0
     times, head = [], None
-    # As in a worker, whose runtime holds BLAS to one thread (workers/runtime.py).
+    # As in a worker, whose runtime holds BLAS to one thread (workers/runtime.py);
+    # train_head widens it itself for a large head.
     with blas_threads(1):
         for _ in range(repeats):
             t0 = time.perf_counter()

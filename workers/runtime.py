@@ -10,7 +10,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import redis
-from threadpoolctl import threadpool_limits
 
 from shared.concepts import ConceptStore
 from shared.events import Events
@@ -23,6 +22,7 @@ from shared.replies import Replies
 from shared.settings import Settings
 from shared.vectors import VectorStore
 from shared.webhooks import WebhookStore
+from workers.blas_threads import hold_to_one
 from workers.embedders import EmbedderRegistry
 
 
@@ -93,10 +93,11 @@ class WorkerRuntime:
         # Process-wide, once: numpy and scipy each bring an OpenBLAS, and with several
         # threads each they spin against one another on matrices as small as a head's.
         # One thread trains a 1k-vector softmax head ~18x faster on 2 cores
-        # (docs/benchmarks.md); the task threads keep the other cores busy. (A per-call
-        # limit would race: the library setting is global, not per thread.) Torch's
-        # own OpenMP pool is not a BLAS pool and keeps its threads.
-        threadpool_limits(limits=1, user_api="blas")
+        # (docs/benchmarks.md); the task threads keep the other cores busy. Large heads
+        # get every core for their training (workers/blas_threads.py, counted across
+        # task threads: the library setting is global, not per thread). Torch's own
+        # OpenMP pool is not a BLAS pool and keeps its threads.
+        hold_to_one()
         self.redis = connect(s)
         # Jobs, versions and inputs ending here notify the apps' webhooks.
         events = Events(self.redis, s)

@@ -24,6 +24,7 @@ from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from shared.errors import TrainingError
+from workers.blas_threads import wide_for
 from workers.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from workers.logistic import fit_many, fit_softmax_many, log_loss
 from workers.pr_curve import pr_curve
@@ -890,6 +891,8 @@ def train_head(data: TrainingData, concepts: Sequence[str], *, mutually_exclusiv
     if len(data.vectors) == 0 and context.names is None:
         raise TrainingError("no embedded inputs are labelled with the model's concepts",
                             code="no_data", details={"concepts": list(concepts)})
-    if mutually_exclusive:
-        return _train_exclusive(data, list(concepts), folds, seed, context)
-    return _train_one_vs_rest(data, list(concepts), closed_environment, folds, seed, context)
+    with wide_for(len(data.vectors) * len(concepts)):
+        if mutually_exclusive:
+            return _train_exclusive(data, list(concepts), folds, seed, context)
+        return _train_one_vs_rest(data, list(concepts), closed_environment, folds, seed,
+                                  context)
