@@ -28,24 +28,11 @@ JOB_STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 TERMINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
 JOB_TYPES = ("embed", "train", "predict")
 
-# ARGV[1]: comma-separated allowed current states; ARGV[2..]: field/value pairs.
-# Returns "OK" when applied, else the current status ("" when the job is missing).
+# ARGV[1]: comma-separated allowed current states; ARGV[2]: "1" also sets done to
+# total (a success); ARGV[3..]: field/value pairs. Returns {"OK", app, type,
+# created_at} when applied (what an ending's clean-up and event need, read in the same
+# trip), else {current status} ({""} when the job is missing).
 _TRANSITION = """
-local cur = redis.call('HGET', KEYS[1], 'status')
-if not cur then return '' end
-for allowed in string.gmatch(ARGV[1], '[^,]+') do
-  if cur == allowed then
-    for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-    return 'OK'
-  end
-end
-return cur
-"""
-
-# Ends a job: like _TRANSITION, ARGV[2] "1" also sets done to total (a success);
-# ARGV[3..] are field/value pairs. Returns {"OK", app, type, created_at} when applied
-# (what the clean-up and the event need, read in the same trip), else {current status}.
-_FINISH = """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return {''} end
 for allowed in string.gmatch(ARGV[1], '[^,]+') do
@@ -86,7 +73,6 @@ class JobStore(RedisStore):
                  events: Events | None = None) -> None:
         super().__init__(client, prefix, events)
         self._transition = client.register_script(_TRANSITION)
-        self._finish_script = client.register_script(_FINISH)
         self._start = client.register_script(_START)
 
     def _job_key(self, job_id: str) -> str:
@@ -229,7 +215,7 @@ class JobStore(RedisStore):
         fields: list[Any] = ["done", done]
         if total is not None:
             fields += ["total", total]
-        self._transition(keys=[self._job_key(job_id)], args=[RUNNING, *fields])
+        self._transition(keys=[self._job_key(job_id)], args=[RUNNING, "0", *fields])
 
     def succeed(self, job_id: str, result: dict[str, Any] | None = None) -> bool:
         """Mark a running job succeeded with a small result (progress complete).
@@ -273,8 +259,8 @@ class JobStore(RedisStore):
             fields += ["error", json.dumps(error)]
         # One round trip: the transition, the progress and what the clean-up needs (a
         # predict's reply waits on this call).
-        outcome = self._finish_script(keys=[self._job_key(job_id)],
-                                      args=[",".join(allowed), "1" if complete else "0", *fields])
+        outcome = self._transition(keys=[self._job_key(job_id)],
+                                   args=[",".join(allowed), "1" if complete else "0", *fields])
         if outcome[0] != "OK":
             return False
         _, app, job_type, created = outcome

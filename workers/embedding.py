@@ -269,12 +269,12 @@ def fail_pending(rt: WorkerRuntime, app: str, job_id: str, input_ids: list[str],
     Returns:
         How many inputs were marked failed.
     """
-    marked = 0
     with rt.inputs.label_lock(app):
-        for input_id, status in rt.inputs.statuses(app, input_ids).items():
-            if status["status"] == PENDING and status["job_id"] == job_id:
-                staged = rt.inputs.staged(app, input_id)
-                if staged is not None and staged["rev"] == status["rev"]:
-                    _clear_leftovers(rt, app, input_id, staged, status["embedder"], 0)
-                marked += rt.inputs.finalise(app, input_id, status["rev"], error=error)
-    return marked
+        pending = [s for s in rt.inputs.statuses(app, input_ids).values()
+                   if s["status"] == PENDING and s["job_id"] == job_id]
+        ids = [status["id"] for status in pending]
+        for status, staged in zip(pending, rt.inputs.staged_many(app, ids)):
+            if staged is not None and staged["rev"] == status["rev"]:
+                _clear_leftovers(rt, app, status["id"], staged, status["embedder"], 0)
+        applied = rt.inputs.finalise_many(app, [(s["id"], s["rev"], error) for s in pending])
+    return sum(applied)

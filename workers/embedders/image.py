@@ -127,13 +127,9 @@ class EfficientNetLiteEmbedder(Embedder):
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Embed images in batches; returns ``(n, 1280)`` float32 unit vectors."""
-        out = np.empty((len(images), self.dim), dtype=np.float32)
-        for start in range(0, len(images), self.batch_size):
-            # Preprocessing runs in the caller's thread, outside the pass, so other
-            # threads' CPU work overlaps the forward pass of another batch.
-            arrays = [preprocess(img) for img in images[start:start + self.batch_size]]
-            out[start:start + len(arrays)] = self.batcher.submit(arrays)
-        return out
+        # Preprocessing runs in the caller's thread, outside the pass, so other threads'
+        # CPU work overlaps the forward pass of another batch.
+        return self.embed_preprocessed([preprocess(img) for img in images])
 
     def preprocess_image(self, image: Image.Image) -> np.ndarray:
         """:func:`preprocess`: loader threads run it ahead of :meth:`embed_preprocessed`."""
