@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 
 from flask import Blueprint
@@ -18,6 +16,7 @@ from api.openapi import spec
 from api.request_body import accepts_multipart, json_or_multipart
 from api.services import services
 from shared import celery_app as tasks
+from shared import predict_requests
 from shared.embedders import embedder_for
 from shared.errors import HeadstartError, InvalidField
 from shared.jobs import FAILED, SUCCEEDED
@@ -63,32 +62,32 @@ def _predict(model_id: str, version_id: str | None):
     svc, app = services(), current_app_id()
     body, files = json_or_multipart(PredictRequest)
     check_count(svc.settings, len(body.inputs))
-    model = svc.registry.get_model(app, model_id)
+    model, trained_version = svc.registry.model_and_trained_version(app, model_id, version_id)
     embedder = embedder_for(svc.settings, model["embedder"])
     options = body.options
-    staged_inputs = []
+    staged_inputs, blobs = [], {}
     for i, item in enumerate(body.inputs):
         if embedder is not None and not embedder.accepts(item.data.modality):
             raise InvalidField(f"inputs[{i}].data", f"model {model_id!r} uses embedder "
                                f"{embedder.id!r}, which does not embed {item.data.modality}")
         prepared = prepare_data(svc.settings, item.data, f"inputs[{i}].data", files,
                                 default_sample_ms=options.sample_ms)
-        source = dict(prepared.source)
         if prepared.blob is not None:
-            # Predict requests are short-lived: their bytes ride in the staged request.
-            source = {**source, "base64": base64.b64encode(prepared.blob).decode("ascii")}
-        staged_inputs.append({"id": item.id, "modality": prepared.modality, "source": source})
+            blobs[i] = prepared.blob  # staged raw beside the request, never re-encoded
+        staged_inputs.append({"id": item.id, "modality": prepared.modality,
+                              "source": prepared.source})
     if options.select_concepts:
         unknown = sorted(set(options.select_concepts) - set(model["concepts"]))
         if unknown:
             raise InvalidField("options.select_concepts",
                                f"not concepts of model {model_id!r}: {', '.join(unknown)}")
-    version = svc.registry.trained_version(app, model_id, version_id)
+    version = trained_version()
     job_id = uuid.uuid4().hex
     request_key = svc.jobs.key("predict", job_id)
-    staged = {"inputs": staged_inputs, "options": options.model_dump(exclude={"run_async"})}
     with svc.redis.pipeline(transaction=True) as pipe:
-        pipe.set(request_key, json.dumps(staged), ex=REQUEST_TTL_SECONDS)
+        predict_requests.stage(pipe, request_key, staged_inputs,
+                               options.model_dump(exclude={"run_async"}), blobs,
+                               REQUEST_TTL_SECONDS)
         job = svc.jobs.create(app, "predict", len(body.inputs),
                               {"model_id": model_id, "version_id": version["id"]},
                               pipe=pipe, job_id=job_id,

@@ -47,7 +47,16 @@ class ConceptStore(RedisStore):
         ids = list(concept_ids)
         if not ids:
             return {}
-        raws = self.redis.hmget(self._hash(app), ids)
+        return self.names_from(ids, self.redis.hmget(self._hash(app), ids))
+
+    def names_key(self, app: str) -> str:
+        """The hash to ``HMGET`` concept ids from, for :meth:`names_from` (to read names
+        in a pipeline with other reads)."""
+        return self._hash(app)
+
+    @staticmethod
+    def names_from(ids: list[str], raws: list[str | bytes | None]) -> dict[str, str]:
+        """Display names from the records ``HMGET`` returned for ``ids`` (str or bytes)."""
         return {cid: (json.loads(raw)["name"] if raw else cid) for cid, raw in zip(ids, raws)}
 
     def missing(self, app: str, concept_ids: Iterable[str]) -> list[str]:

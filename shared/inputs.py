@@ -24,7 +24,7 @@ import redis
 from redis.lock import Lock
 
 from shared.events import INPUT_FAILED, Events, input_data
-from shared.redis_store import RedisStore, now
+from shared.redis_store import RedisStore, bytes_client, now
 
 PENDING, EMBEDDED, FAILED = "pending", "embedded", "failed"
 INPUT_STATES = (PENDING, EMBEDDED, FAILED)
@@ -85,10 +85,7 @@ class InputStore(RedisStore):
         """The staged media bytes of one revision of an input."""
         if self._bytes_client is None:
             # The shared client decodes replies to str; bytes need one that does not.
-            pool = self.redis.connection_pool
-            kwargs = {**pool.connection_kwargs, "decode_responses": False}
-            self._bytes_client = redis.Redis(connection_pool=redis.ConnectionPool(
-                connection_class=pool.connection_class, **kwargs))
+            self._bytes_client = bytes_client(self.redis)
         return self._bytes_client.get(self._blob(app, input_id, rev))
 
     def label_lock(self, app: str) -> Lock:

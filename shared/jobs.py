@@ -16,6 +16,7 @@ import redis
 from shared.errors import Conflict, MalformedRequest, NotFound
 from shared.events import Events, job_data
 from shared.redis_store import RedisStore, now
+from shared.replies import Reply
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "queued",
@@ -29,17 +30,22 @@ TERMINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
 JOB_TYPES = ("embed", "train", "predict")
 
 # ARGV[1]: comma-separated allowed current states; ARGV[2]: "1" also sets done to
-# total (a success); ARGV[3..]: field/value pairs. Returns {"OK", app, type,
-# created_at} when applied (what an ending's clean-up and event need, read in the same
-# trip), else {current status} ({""} when the job is missing).
+# total (a success); ARGV[3]: a message to push onto the list KEYS[2] when applied ("":
+# none), ARGV[4] that list's TTL in seconds; ARGV[5..]: field/value pairs. Returns {"OK",
+# app, type, created_at} when applied (what an ending's clean-up and event need, read in
+# the same trip), else {current status} ({""} when the job is missing).
 _TRANSITION = """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return {''} end
 for allowed in string.gmatch(ARGV[1], '[^,]+') do
   if cur == allowed then
-    for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+    for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
     if ARGV[2] == '1' then
       redis.call('HSET', KEYS[1], 'done', redis.call('HGET', KEYS[1], 'total') or 0)
+    end
+    if ARGV[3] ~= '' then
+      redis.call('RPUSH', KEYS[2], ARGV[3])
+      redis.call('EXPIRE', KEYS[2], ARGV[4])
     end
     local info = redis.call('HMGET', KEYS[1], 'app', 'type', 'created_at')
     return {'OK', info[1] or '', info[2] or '', info[3] or ''}
@@ -215,15 +221,22 @@ class JobStore(RedisStore):
         fields: list[Any] = ["done", done]
         if total is not None:
             fields += ["total", total]
-        self._transition(keys=[self._job_key(job_id)], args=[RUNNING, "0", *fields])
+        self._transition(keys=[self._job_key(job_id)], args=[RUNNING, "0", "", 0, *fields])
 
-    def succeed(self, job_id: str, result: dict[str, Any] | None = None) -> bool:
+    def succeed(self, job_id: str, result: dict[str, Any] | None = None,
+                reply: Reply | None = None) -> bool:
         """Mark a running job succeeded with a small result (progress complete).
+
+        Args:
+            job_id: The job.
+            result: What it produced.
+            reply: Pushed in the same step, only when the success applied: a client
+                waiting on it hears at once, before the job's clean-up and events.
 
         Returns:
             False when it was not running (cancelled or finished meanwhile).
         """
-        return self._finish(job_id, SUCCEEDED, result=result, complete=True)
+        return self._finish(job_id, SUCCEEDED, result=result, complete=True, reply=reply)
 
     def fail(self, job_id: str, error: dict[str, Any]) -> bool:
         """Mark a queued or running job failed with ``{"code", "message", ...}``."""
@@ -250,6 +263,7 @@ class JobStore(RedisStore):
         error: dict[str, Any] | None = None,
         allowed: tuple[str, ...] = (RUNNING,),
         complete: bool = False,
+        reply: Reply | None = None,
     ) -> bool:
         finished = now()
         fields: list[Any] = ["status", state, "finished_at", repr(finished)]
@@ -257,10 +271,12 @@ class JobStore(RedisStore):
             fields += ["result", json.dumps(result)]
         if error is not None:
             fields += ["error", json.dumps(error)]
-        # One round trip: the transition, the progress and what the clean-up needs (a
-        # predict's reply waits on this call).
-        outcome = self._transition(keys=[self._job_key(job_id)],
-                                   args=[",".join(allowed), "1" if complete else "0", *fields])
+        # One round trip: the transition, the progress, the reply and what the clean-up
+        # needs; a waiting predict is answered before the clean-up's round trips.
+        keys = [self._job_key(job_id)] + ([reply.key] if reply is not None else [])
+        message = (reply.message, reply.ttl_seconds) if reply is not None else ("", 0)
+        outcome = self._transition(
+            keys=keys, args=[",".join(allowed), "1" if complete else "0", *message, *fields])
         if outcome[0] != "OK":
             return False
         _, app, job_type, created = outcome

@@ -7,6 +7,7 @@ A model's *default* version is the pinned one, else the newest trained one.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -175,11 +176,45 @@ class ModelRegistry(RedisStore):
 
     def default_version(self, app: str, model_id: str) -> dict[str, Any] | None:
         """The pinned version, else the newest trained one, else None."""
-        model = self.get_model(app, model_id)
-        if model.get("pinned_version"):
-            return self.get_version(app, model_id, model["pinned_version"])
-        trained = [v for v in self.list_versions(app, model_id) if v["status"] == V_TRAINED]
-        return trained[0] if trained else None
+        model, raw_versions = self._model_and_versions(app, model_id, None)
+        return _default(model_id, model, raw_versions)
+
+    def model_and_trained_version(self, app: str, model_id: str, version_id: str | None
+                                  ) -> tuple[dict[str, Any], Callable[[], dict[str, Any]]]:
+        """The model, and the version to predict with, read in one round trip.
+
+        Returns:
+            The model record, and a call that returns the version (the named one,
+            else the default) or raises as :meth:`trained_version` does. The caller
+            decides when a missing version is reported (after its own checks of the
+            request).
+
+        Raises:
+            NotFound: Unknown model.
+        """
+        model, raw = self._model_and_versions(app, model_id, version_id)
+        if version_id is not None:
+            return model, lambda: _trained(model_id, version_id, raw)
+        return model, lambda: _trained_default(model_id, model, raw)
+
+    def _model_and_versions(self, app: str, model_id: str, version_id: str | None
+                            ) -> tuple[dict[str, Any], Any]:
+        """The model record and, in the same round trip, the named version's raw record
+        (None when missing) or, without a name, every version's.
+
+        Raises:
+            NotFound: Unknown model.
+        """
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self._models(app), model_id)
+            if version_id is None:
+                pipe.hvals(self._versions(app, model_id))
+            else:
+                pipe.hget(self._versions(app, model_id), version_id)
+            raw_model, raw_versions = pipe.execute()
+        if raw_model is None:
+            raise NotFound(f"model {model_id!r} not found", details={"model_id": model_id})
+        return json.loads(raw_model), raw_versions
 
     def trained_version(self, app: str, model_id: str, version_id: str | None
                         ) -> dict[str, Any]:
@@ -190,15 +225,44 @@ class ModelRegistry(RedisStore):
             Conflict: ``no_trained_version`` (no default yet) or
                 ``version_not_trained`` (the named one is not trained).
         """
-        if version_id is None:
-            version = self.default_version(app, model_id)
-            if version is None:
-                raise Conflict(f"model {model_id!r} has no trained version yet",
-                               code="no_trained_version", details={"model_id": model_id})
-            return version
-        self.get_model(app, model_id)
-        version = self.get_version(app, model_id, version_id)
-        if version["status"] != V_TRAINED:
-            raise Conflict(f"version {version_id!r} is {version['status']}, not trained",
-                           code="version_not_trained", details={"version_id": version_id})
-        return version
+        return self.model_and_trained_version(app, model_id, version_id)[1]()
+
+
+def _trained(model_id: str, version_id: str, raw: str | None) -> dict[str, Any]:
+    """A named version's record, when it exists and is trained."""
+    if raw is None:
+        raise NotFound(f"version {version_id!r} of model {model_id!r} not found",
+                       details={"model_id": model_id, "version_id": version_id})
+    version = json.loads(raw)
+    if version["status"] != V_TRAINED:
+        raise Conflict(f"version {version_id!r} is {version['status']}, not trained",
+                       code="version_not_trained", details={"version_id": version_id})
+    return version
+
+
+def _trained_default(model_id: str, model: dict[str, Any], raw_versions: list[str]
+                     ) -> dict[str, Any]:
+    """The model's default version; ``Conflict`` when it has none yet."""
+    default = _default(model_id, model, raw_versions)
+    if default is None:
+        raise Conflict(f"model {model_id!r} has no trained version yet",
+                       code="no_trained_version", details={"model_id": model_id})
+    return default
+
+
+def _default(model_id: str, model: dict[str, Any], raw_versions: list[str]
+             ) -> dict[str, Any] | None:
+    """The pinned version, else the newest trained one, else None.
+
+    Raises:
+        NotFound: The pinned version's record is gone.
+    """
+    versions = {v["id"]: v for v in map(json.loads, raw_versions)}
+    pinned = model.get("pinned_version")
+    if pinned:
+        if pinned not in versions:
+            raise NotFound(f"version {pinned!r} of model {model_id!r} not found",
+                           details={"model_id": model_id, "version_id": pinned})
+        return versions[pinned]
+    trained = [v for v in versions.values() if v["status"] == V_TRAINED]
+    return max(trained, key=lambda v: int(v["id"])) if trained else None

@@ -26,6 +26,18 @@ def connect(settings: Settings) -> redis.Redis:
     )
 
 
+def bytes_client(client: redis.Redis) -> redis.Redis:
+    """A client of the same server that returns replies as bytes (media, raw reads).
+
+    It has a pool of its own: connections that decode and connections that do not
+    must not be shared.
+    """
+    pool = client.connection_pool
+    kwargs = {**pool.connection_kwargs, "decode_responses": False}
+    return redis.Redis(connection_pool=redis.ConnectionPool(
+        connection_class=pool.connection_class, **kwargs))
+
+
 def now() -> float:
     """Wall-clock time in seconds, the one clock all records use."""
     return time.time()

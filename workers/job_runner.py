@@ -46,11 +46,14 @@ def run_job(
     job_id: str,
     work: Callable[[], dict[str, Any]],
     on_failure: Callable[[dict[str, Any]], None] | None = None,
+    reply_to: str | None = None,
 ) -> dict[str, Any] | None:
     """Run ``work`` as delivery of job ``job_id`` and record the outcome.
 
     Transient errors propagate so the task can retry; any other error fails the
     job with a stored ``{"code", "message"}`` and calls ``on_failure`` with it.
+    With ``reply_to``, a success also pushes ``{"done": true, "result": ...}`` onto
+    that reply list in the same Redis step that records it (a waiting predict).
 
     Returns:
         The job's result, or None when the job did not run or its success was not
@@ -80,7 +83,8 @@ def run_job(
         _fail(rt, job_id, {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"},
               on_failure)
         return None
-    if not rt.jobs.succeed(job_id, result):
+    reply = rt.replies.reply(reply_to, {"done": True, "result": result}) if reply_to else None
+    if not rt.jobs.succeed(job_id, result, reply):
         log.info("job %s was cancelled while it ran; its result is dropped", job_id)
         return None
     return result

@@ -3,11 +3,12 @@ the outputs."""
 
 from __future__ import annotations
 
-import json
+from functools import partial
 from typing import Any
 
 import numpy as np
 
+from shared import predict_requests
 from shared.errors import NotFound
 from shared.media import MediaError
 from workers.content import Content, embed_contents
@@ -49,21 +50,29 @@ def predict(rt: WorkerRuntime, app: str, model_id: str, version_id: str, is_defa
         model_id: Model id.
         version_id: The version resolved by the API (default or named).
         is_default: Whether it was resolved as the model's default (head cache hint).
-        request_key: Redis key of the staged request ``{"inputs", "options"}``.
+        request_key: Redis key of the staged request (``shared.predict_requests``).
 
     Returns:
         ``{"outputs": [...], "model_version": version_id}``.
     """
-    raw = rt.redis.get(request_key)
-    if raw is None:
-        raise NotFound("predict request expired before a worker took it", code="request_expired")
-    request = json.loads(raw)
     head = rt.heads.get(app, model_id, version_id, is_default)
     manifest = head.manifest
+    # The request and the concepts' display names in one round trip (a predict's
+    # latency is a handful of them).
+    concepts = manifest["concepts"]
+    with rt.redis_bytes.pipeline(transaction=False) as pipe:
+        pipe.hgetall(request_key)
+        pipe.hmget(rt.concepts.names_key(app), concepts)
+        staged, raw_names = pipe.execute()
+    parsed = predict_requests.parse(staged)
+    if parsed is None:
+        raise NotFound("predict request expired before a worker took it", code="request_expired")
+    request, blobs = parsed
+    names = rt.concepts.names_from(concepts, raw_names)
     embedder = rt.embedders.get(manifest["embedder"])
-    contents = [Content(item["modality"], item["source"]) for item in request["inputs"]]
+    contents = [Content(item["modality"], item["source"], staged_bytes=partial(blobs.get, i))
+                for i, item in enumerate(request["inputs"])]
     results = embed_contents(rt.settings, embedder, contents, rt.settings.embed_batch_size)
-    names = rt.concepts.names(app, manifest["concepts"])
     options = request["options"]
 
     def select(probs: np.ndarray) -> list[list[dict[str, Any]]]:

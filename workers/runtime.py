@@ -17,7 +17,7 @@ from shared.inputs import InputStore
 from shared.jobs import JobStore
 from shared.model_registry import ModelRegistry
 from shared.modelstore import ModelStore, StoredHead
-from shared.redis_store import connect
+from shared.redis_store import bytes_client, connect
 from shared.replies import Replies
 from shared.settings import Settings
 from shared.vectors import VectorStore
@@ -99,6 +99,7 @@ class WorkerRuntime:
         # OpenMP pool is not a BLAS pool and keeps its threads.
         hold_to_one()
         self.redis = connect(s)
+        self.redis_bytes = bytes_client(self.redis)  # reads of media and staged requests
         # Jobs, versions and inputs ending here notify the apps' webhooks.
         events = Events(self.redis, s)
         self.jobs = JobStore(self.redis, s.redis_prefix, events)
@@ -116,6 +117,7 @@ class WorkerRuntime:
         """Release the Qdrant client and Redis connections."""
         self.vectors.close()
         self.redis.close()
+        self.redis_bytes.connection_pool.disconnect()
 
 
 _runtime: WorkerRuntime | None = None

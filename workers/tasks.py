@@ -29,11 +29,11 @@ def backoff_seconds(retries: int, base: float = 1.0, cap: float = 60.0) -> float
 
 def _run_job_task(task: Task, job_id: str, work: Callable[[WorkerRuntime], dict[str, Any]],
                   on_failure: Callable[[WorkerRuntime, dict[str, Any]], None] | None = None,
-                  ) -> dict[str, Any] | None:
+                  reply_to: str | None = None) -> dict[str, Any] | None:
     rt = get_runtime()
     fail_hook = (lambda error: on_failure(rt, error)) if on_failure else None
     try:
-        return run_job(rt, job_id, lambda: work(rt), fail_hook)
+        return run_job(rt, job_id, lambda: work(rt), fail_hook, reply_to)
     except TRANSIENT_ERRORS as exc:
         if task.request.retries >= task.max_retries:
             fail_job(rt, job_id, {"code": "dependency_unavailable",
@@ -103,15 +103,17 @@ def register_tasks(app: Celery, max_retries: int) -> None:
     @app.task(name=names.PREDICT, bind=True, max_retries=max_retries)
     def predict(self: Task, job_id: str, app_id: str, model_id: str, version_id: str,
                 is_default: bool, request_key: str) -> Any:
+        # A success wakes the API request waiting on this job in the step that records
+        # it, with the result, so the API answers without reading the record back and
+        # before the job's clean-up.
         result = _run_job_task(
             self, job_id,
             lambda rt: prediction.predict(rt, app_id, model_id, version_id, is_default,
-                                          request_key))
+                                          request_key), reply_to=job_id)
         rt = get_runtime()
-        # Wake the API request waiting on this job first (the client should not wait on
-        # the clean-up), with the result the job record now holds, so it answers
-        # without reading the record back. Without a result it reads the record.
-        rt.replies.send(job_id, {"done": True, "result": result})
+        if result is None:
+            # Failed, cancelled or already ended: the API reads the job record.
+            rt.replies.send(job_id, {"done": True, "result": None})
         # The request may carry images or videos: free it now rather than at its TTL.
         rt.redis.delete(request_key)
         return result

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP"
 _OPEN_FORMATS = sorted(ALLOWED_FORMATS)
 _ALIASES = {"MPO": "JPEG"}
 _WHITE = (255, 255, 255)
+_DRAFT_SCALES = (8, 4, 2, 1)  # what libjpeg can decode at, as fractions of the full size
 # Data starting like an accepted format but unidentifiable is damaged, not unsupported.
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00",
                b"MM\x00*", b"RIFF")
@@ -107,9 +107,12 @@ def decode_image(
         width, height = img.size
         _check_dimensions(width, height, limits)
         mode = img.mode
-        if min_side is not None and fmt == "JPEG" and min(width, height) > min_side:
-            scale = min_side / min(width, height)
-            img.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+        scale = jpeg_draft_scale(width, height, min_side) if fmt == "JPEG" else 1
+        if scale > 1:
+            # Pillow picks its scale as min(width // w, height // h) of the size asked
+            # for, so ask for the floor: a rounded-up size (799 / 2 -> 400) would make it
+            # decode at full size.
+            img.draft("RGB", (width // scale, height // scale))
         _load(img, data)
     stored_size = img.size
     with contextlib.suppress(Exception):  # unreadable EXIF: keep the pixels as stored
@@ -122,6 +125,14 @@ def decode_image(
         # would cost more than the decode on photos of a few hundred pixels.
         rgb = rgb.reduce(min(rgb.size) // min_side)
     return rgb, ImageInfo(format=fmt, width=width, height=height, mode=mode)
+
+
+def jpeg_draft_scale(width: int, height: int, min_side: int | None) -> int:
+    """The largest JPEG decoding reduction (1, 2, 4 or 8) that keeps the shorter side at
+    least ``min_side`` (1 when ``min_side`` is None)."""
+    if min_side is None:
+        return 1
+    return next(s for s in _DRAFT_SCALES if min(width, height) >= s * min_side or s == 1)
 
 
 def _open(data: bytes) -> Image.Image:

@@ -6,6 +6,7 @@ import pytest
 
 from shared.errors import Conflict, NotFound
 from shared.jobs import JobStore
+from shared.replies import Replies
 
 
 @pytest.fixture()
@@ -45,3 +46,22 @@ def test_cancel_rules(jobs):
         jobs.cancel(job["id"], "another-app")
     with pytest.raises(NotFound):
         jobs.get("missing")
+
+
+def test_a_success_pushes_its_reply_in_the_same_step_and_only_when_it_applied(
+        jobs, redis_client, settings):
+    replies = Replies(redis_client, settings.redis_prefix)
+    job = jobs.create("app-js", "predict", 1)
+    jobs.start(job["id"])
+    reply = replies.reply(job["id"], {"done": True, "result": {"n": 1}})
+    assert jobs.succeed(job["id"], {"n": 1}, reply)
+    assert redis_client.ttl(reply.key) > 0  # expires if nobody waits
+    assert replies.wait(job["id"], 1) == {"done": True, "result": {"n": 1}}
+    # A job cancelled while it ran: its success does not apply, nothing is pushed.
+    cancelled = jobs.create("app-js", "predict", 1)
+    jobs.start(cancelled["id"])
+    jobs.cancel(cancelled["id"], "app-js")
+    late = replies.reply(cancelled["id"], {"done": True, "result": {"n": 2}})
+    assert not jobs.succeed(cancelled["id"], {"n": 2}, late)
+    assert redis_client.exists(late.key) == 0
+    assert jobs.get(cancelled["id"])["status"] == "cancelled"

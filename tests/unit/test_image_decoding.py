@@ -7,11 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, JpegImagePlugin
 from skimage import data as skdata
 
 from shared.media.errors import MediaError
-from shared.media.images import ALLOWED_FORMATS, ImageLimits, decode_image
+from shared.media.images import ALLOWED_FORMATS, ImageLimits, decode_image, jpeg_draft_scale
 
 LIMITS = ImageLimits()
 
@@ -127,6 +127,23 @@ def test_min_side_decodes_a_big_jpeg_small_but_never_below_it():
     with pytest.raises(MediaError) as caught:                  # draft still reads it all
         decode_image(data[: len(data) // 2], LIMITS, min_side=512)
     assert caught.value.code == "truncated"
+
+
+def test_a_jpeg_of_odd_size_is_still_decoded_at_a_reduced_scale():
+    assert jpeg_draft_scale(799, 512, 256) == 2
+    assert jpeg_draft_scale(4000, 3000, 512) == 4
+    assert jpeg_draft_scale(600, 511, 256) == 1     # half would be under 256
+    assert jpeg_draft_scale(2048, 2048, 256) == 8
+    assert jpeg_draft_scale(2048, 2048, None) == 1
+    rng = np.random.default_rng(0)
+    data = encode(Image.fromarray(rng.integers(0, 255, (512, 799, 3), np.uint8)), "JPEG")
+    img, info = decode_image(data, LIMITS, min_side=256)
+    assert (info.width, info.height) == (799, 512)
+    # libjpeg's half-scale output (sides rounded up), not a full decode reduced after:
+    # asking Pillow for the rounded-up size (400 x 256) made it decode at full size.
+    assert img.size == (400, 256)
+    assert isinstance(img, JpegImagePlugin.JpegImageFile)
+    assert min(decode_image(data, LIMITS, min_side=64)[0].size) == 64   # 1/8
 
 
 def test_animated_gif_gives_its_first_frame():
