@@ -37,6 +37,12 @@ def test_workers_go_on_consuming_after_redis_restarts(fault_env, pool):
         held = {"id": "held", "data": {"image": {"url": gate.url}}}
         in_flight = _add(tenant, "during", [held]).get_json()["job"]["id"]
         gate.wait_requests(1)  # the task is running, blocked on its fetch
+        # The texts' part of the batch is written while the image part waits on the
+        # gate: Redis goes down only once that write is done, so the outage meets the
+        # task blocked on its fetch, not mid-write (which would be a retried delivery).
+        during = [f"during{k}" for k in range(3)]
+        wait_for(lambda: set(env.statuses(tenant.id, during).values()) == {"embedded"}, 30,
+                 "the texts of the in-flight batch to be embedded")
 
         env.redis.stop()
         # While Redis is down the API answers 503 rather than hanging or losing work.
