@@ -68,9 +68,10 @@ class InputStore(RedisStore):
     """Per-app input status hash, per-input staged records and staged media bytes."""
 
     def __init__(self, client: redis.Redis, prefix: str = "hs",
-                 events: Events | None = None) -> None:
+                 events: Events | None = None, raw: redis.Redis | None = None) -> None:
         super().__init__(client, prefix, events)
-        self._bytes_client: redis.Redis | None = None
+        # Reads media bytes: a client that does not decode (made on first use if not given).
+        self._bytes_client = raw
 
     def _status_hash(self, app: str) -> str:
         return self.key("app", app, "inputs")

@@ -109,8 +109,7 @@ class ModelRegistry(RedisStore):
         """Return a version record; ``NotFound`` when missing."""
         raw = self.redis.hget(self._versions(app, model_id), version_id)
         if raw is None:
-            raise NotFound(f"version {version_id!r} of model {model_id!r} not found",
-                           details={"model_id": model_id, "version_id": version_id})
+            raise _version_not_found(model_id, version_id)
         return json.loads(raw)
 
     def list_versions(self, app: str, model_id: str) -> list[dict[str, Any]]:
@@ -231,8 +230,7 @@ class ModelRegistry(RedisStore):
 def _trained(model_id: str, version_id: str, raw: str | None) -> dict[str, Any]:
     """A named version's record, when it exists and is trained."""
     if raw is None:
-        raise NotFound(f"version {version_id!r} of model {model_id!r} not found",
-                       details={"model_id": model_id, "version_id": version_id})
+        raise _version_not_found(model_id, version_id)
     version = json.loads(raw)
     if version["status"] != V_TRAINED:
         raise Conflict(f"version {version_id!r} is {version['status']}, not trained",
@@ -261,8 +259,12 @@ def _default(model_id: str, model: dict[str, Any], raw_versions: list[str]
     pinned = model.get("pinned_version")
     if pinned:
         if pinned not in versions:
-            raise NotFound(f"version {pinned!r} of model {model_id!r} not found",
-                           details={"model_id": model_id, "version_id": pinned})
+            raise _version_not_found(model_id, pinned)
         return versions[pinned]
     trained = [v for v in versions.values() if v["status"] == V_TRAINED]
     return max(trained, key=lambda v: int(v["id"])) if trained else None
+
+
+def _version_not_found(model_id: str, version_id: str) -> NotFound:
+    return NotFound(f"version {version_id!r} of model {model_id!r} not found",
+                    details={"model_id": model_id, "version_id": version_id})

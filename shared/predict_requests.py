@@ -16,11 +16,12 @@ from typing import Any
 import redis
 
 REQUEST_FIELD = "request"
+_BLOB_PREFIX = "blob:"
 
 
 def blob_field(index: int) -> str:
     """The hash field of input ``index``'s bytes."""
-    return f"blob:{index}"
+    return f"{_BLOB_PREFIX}{index}"
 
 
 def stage(pipe: redis.client.Pipeline, key: str, inputs: list[dict[str, Any]],
@@ -53,7 +54,7 @@ def parse(staged: Mapping[bytes, bytes]) -> tuple[dict[str, Any], dict[int, byte
     raw = staged.get(REQUEST_FIELD.encode())
     if raw is None:
         return None
-    prefix = blob_field(0)[:-1].encode()
+    prefix = _BLOB_PREFIX.encode()
     blobs = {int(name[len(prefix):]): data for name, data in staged.items()
              if name.startswith(prefix)}
     return json.loads(raw), blobs

@@ -11,12 +11,13 @@ first raises the limit, the last one out puts it back.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from threadpoolctl import threadpool_limits
+
+from workers.embedders.backends import available_cores
 
 # Rows x output columns from which a head is trained with every core: 10k vectors x
 # 10 concepts and up. Smaller heads finish in well under a second on one thread.
@@ -42,7 +43,7 @@ def wide_for(cells: int) -> Iterator[bool]:
         Whether this head trains with every core.
     """
     global _wide_holders
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    cores = available_cores()
     if cells < WIDE_CELLS or cores < 2:
         yield False
         return

@@ -103,7 +103,7 @@ class WorkerRuntime:
         # Jobs, versions and inputs ending here notify the apps' webhooks.
         events = Events(self.redis, s)
         self.jobs = JobStore(self.redis, s.redis_prefix, events)
-        self.inputs = InputStore(self.redis, s.redis_prefix, events)
+        self.inputs = InputStore(self.redis, s.redis_prefix, events, raw=self.redis_bytes)
         self.concepts = ConceptStore(self.redis, s.redis_prefix)
         self.registry = ModelRegistry(self.redis, s.redis_prefix, events)
         self.webhooks = WebhookStore(self.redis, s.redis_prefix)
