@@ -20,14 +20,11 @@ from api.limits import check_text
 from shared.errors import InvalidField, PayloadTooLarge
 from shared.media import MediaError
 from shared.media.fetch import check_url
-from shared.media.images import decode_image
+from shared.media.images import check_image
 from shared.media.limits import image_limits, url_policy, video_limits
 from shared.media.video import check_video
 from shared.schemas import InputData, MediaSource
 from shared.settings import Settings
-
-# Decoding only proves an image is whole; a small draft size keeps that cheap.
-CHECK_SIDE = 64
 
 
 @dataclass
@@ -127,7 +124,7 @@ def prepare_data(settings: Settings, data: InputData, field_name: str,
     blob = _read_bytes(settings, source, where, files, modality)
     try:
         if modality == "image":
-            _, info = decode_image(blob, image_limits(settings), min_side=CHECK_SIDE)
+            info = check_image(blob, image_limits(settings))
             view = {"format": info.format, "width": info.width, "height": info.height}
         else:
             video = check_video(blob, extra["sample_ms"], video_limits(settings))

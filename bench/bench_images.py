@@ -339,8 +339,8 @@ def stage_costs(settings: Any, runtime: Any, samples: Sequence[Sample],
     """
     import numpy as np
 
-    from api.media_inputs import CHECK_SIDE, prepare_data
-    from shared.media.images import decode_image
+    from api.media_inputs import prepare_data
+    from shared.media.images import CHECK_SIDE, check_image, decode_image
     from shared.media.limits import image_limits
     from shared.schemas import InputData
     from workers.embedders.image import preprocess
@@ -354,6 +354,7 @@ def stage_costs(settings: Any, runtime: Any, samples: Sequence[Sample],
     steps = {
         "api_prepare_data": lambda i: prepare_data(settings, data[i], "inputs[0].data", {}),
         "api_base64_decode": lambda i: base64.b64decode(b64[i], validate=True),
+        "api_check": lambda i: check_image(blobs[i], limits),
         "api_check_decode": lambda i: decode_image(blobs[i], limits, min_side=CHECK_SIDE),
         "api_sha256": lambda i: hashlib.sha256(blobs[i]).hexdigest(),
         "worker_decode": lambda i: decode_image(blobs[i], limits, min_side=decode_side),
@@ -555,10 +556,12 @@ def render(results: dict[str, Any]) -> str:
                   "| step | " + " | ".join(columns) + " |",
                   "|---|" + "---:|" * len(columns)]
         labels = {
-            "api_prepare_data": "API check, all (`prepare_data`: base64 + check decode + sha256)",
+            "api_prepare_data": "API check, all (`prepare_data`: base64 + `check_image` + "
+                                "sha256)",
             "api_base64_decode": "· base64 decode",
-            "api_check_decode": f"· check decode (`decode_image`, min_side "
-                                f"{steps['api_check_side']})",
+            "api_check": "· `check_image` (a JPEG: header + marker walk, no pixel decoded)",
+            "api_check_decode": f"the check decode it replaced (`decode_image`, min_side "
+                                f"{steps['api_check_side']}), for reference",
             "api_sha256": "· sha256",
             "worker_decode": f"worker decode (`decode_image`, min_side "
                              f"{steps['worker_decode_side']})",

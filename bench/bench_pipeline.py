@@ -26,7 +26,10 @@ from its task threads.
    torch, as the worker runs it; the network normalises the pixels itself) and,
    separately, the worker's decode + preprocess + network in this process
    (``embed_contents`` on the JPEG bytes: loader threads decode and preprocess while the
-   network runs). Ratios are per repeat (median).
+   network runs). Ratios are per repeat (median). Each stage also records the CPU
+   seconds every process used meanwhile (the API's, the worker's and this one's, from
+   /proc and ``getrusage``), so a ratio splits into the work a stage adds (bare CPU /
+   stage CPU) and how busy it keeps the cores (stage cores / bare cores).
 2. **Predict latency** of one text and one image (base64 JSON) with a trained
    2-concept model (``predict_latency.py``): the bare forward of that input in this
    process and the API predict, alternating, for the overhead (API p50 − bare p50;
@@ -51,6 +54,7 @@ import base64
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -209,8 +213,30 @@ def image_network(embedder: Any, tensors: Any) -> None:
 
 
 # --- 1. throughput -------------------------------------------------------------------------------
-def text_throughput(http: HttpApi, embedder: Any, texts: list[tuple[str, str]],
-                    worker_batch: int, repeats: int) -> dict[str, Any]:
+def own_cpu_seconds() -> float:
+    """CPU seconds this process (bare models, client) has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def staged_run(dep: Deployment, stages: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Each stage once, in order: its value (seconds, or the pipeline's detail) and the CPU
+    seconds every process used meanwhile (``api``, ``worker``, ``bench``: this one)."""
+    run: dict[str, Any] = {"cpu": {}}
+    for name, stage in stages.items():
+        before = {**dep.cpu_seconds(), "bench": own_cpu_seconds()}
+        run[name] = stage()
+        after = {**dep.cpu_seconds(), "bench": own_cpu_seconds()}
+        run["cpu"][name] = {k: after[k] - before[k] for k in before}
+    detail = run["pipeline_detail"] = run.pop("pipeline")
+    run["pipeline"] = detail["total_s"]
+    run["loadavg_1m"] = os.getloadavg()[0]
+    return run
+
+
+def text_throughput(http: HttpApi, dep: Deployment, embedder: Any,
+                    texts: list[tuple[str, str]], worker_batch: int, repeats: int
+                    ) -> dict[str, Any]:
     """Pipeline vs the bare text model on the same batches, interleaved per repeat."""
     strings = [t for t, _ in texts]
     posted = [strings[s:s + POST_BATCH] for s in range(0, len(strings), POST_BATCH)]
@@ -219,13 +245,12 @@ def text_throughput(http: HttpApi, embedder: Any, texts: list[tuple[str, str]],
     on_task_thread(lambda: embedder.embed_texts(strings[:worker_batch]))()  # warm
     runs = []
     for rep in range(repeats):
-        run = {"bare_posted": timed(on_task_thread(
-                   lambda: [embedder.embed_texts(b) for b in posted]))[0],
-               "bare_worker_batch": timed(on_task_thread(
-                   lambda: [embedder.embed_texts(b) for b in chunks]))[0]}
-        detail = pipeline_once(http, bodies, len(texts))
-        run.update(pipeline=detail["total_s"], pipeline_detail=detail,
-                   loadavg_1m=os.getloadavg()[0])
+        run = staged_run(dep, {
+            "bare_posted": lambda: timed(on_task_thread(
+                lambda: [embedder.embed_texts(b) for b in posted]))[0],
+            "bare_worker_batch": lambda: timed(on_task_thread(
+                lambda: [embedder.embed_texts(b) for b in chunks]))[0],
+            "pipeline": lambda: pipeline_once(http, bodies, len(texts))})
         runs.append(run)
         print(f"   texts repeat {rep + 1}/{repeats}: bare {len(texts) / run['bare_posted']:.1f}/s"
               f" (batches of {worker_batch}: {len(texts) / run['bare_worker_batch']:.1f}/s), "
@@ -234,8 +259,8 @@ def text_throughput(http: HttpApi, embedder: Any, texts: list[tuple[str, str]],
                      "bare_posted")
 
 
-def image_throughput(http: HttpApi, settings: Any, embedder: Any, photos: list[Any],
-                     repeats: int) -> dict[str, Any]:
+def image_throughput(http: HttpApi, dep: Deployment, settings: Any, embedder: Any,
+                     photos: list[Any], repeats: int) -> dict[str, Any]:
     """Pipeline vs the bare image network (and the in-process decode + embed)."""
     from workers.content import _decode_side
 
@@ -244,13 +269,12 @@ def image_throughput(http: HttpApi, settings: Any, embedder: Any, photos: list[A
     on_task_thread(lambda: image_network(embedder, inputs["tensors"][:8]))()  # warm
     runs = []
     for rep in range(repeats):
-        run = {"bare": timed(on_task_thread(
-                   lambda: image_network(embedder, inputs["tensors"])))[0],
-               "decode_embed": timed(on_task_thread(
-                   lambda: decode_embed(settings, embedder, inputs["blobs"])))[0]}
-        detail = pipeline_once(http, inputs["bodies"][n], n)
-        run.update(pipeline=detail["total_s"], pipeline_detail=detail,
-                   loadavg_1m=os.getloadavg()[0])
+        run = staged_run(dep, {
+            "bare": lambda: timed(on_task_thread(
+                lambda: image_network(embedder, inputs["tensors"])))[0],
+            "decode_embed": lambda: timed(on_task_thread(
+                lambda: decode_embed(settings, embedder, inputs["blobs"])))[0],
+            "pipeline": lambda: pipeline_once(http, inputs["bodies"][n], n)})
         runs.append(run)
         print(f"   images repeat {rep + 1}/{repeats}: bare forward {n / run['bare']:.1f}/s, "
               f"decode + embed {n / run['decode_embed']:.1f}/s, pipeline "
@@ -265,10 +289,21 @@ def aggregate(n: int, runs: list[dict[str, Any]], stages: Sequence[str], referen
                            "runs": runs}
     for stage in stages:
         secs = [r[stage] for r in runs]
+        cpu = [sum(r["cpu"][stage].values()) for r in runs]
         out["stages"][stage] = {
             "seconds": summary(secs), "per_s": summary([n / s for s in secs]),
             "throughput_vs_reference": statistics.median(r[reference] / r[stage]
-                                                         for r in runs)}
+                                                         for r in runs),
+            # The ratio is (reference CPU / stage CPU) x (stage cores / reference cores):
+            # the work the stage adds, and how well it keeps the cores busy.
+            "cpu_ms_per_item": statistics.median(c / n * 1000 for c in cpu),
+            "cpu_ms_per_item_by_process": {
+                proc: statistics.median(r["cpu"][stage][proc] / n * 1000 for r in runs)
+                for proc in runs[0]["cpu"][stage]},
+            "cores_busy": statistics.median(c / s for c, s in zip(cpu, secs)),
+            "cpu_vs_reference": statistics.median(
+                sum(r["cpu"][reference].values()) / sum(r["cpu"][stage].values())
+                for r in runs)}
     details = [r["pipeline_detail"] for r in runs]
     out["post_ms_per_item"] = statistics.median(sum(d["post_s"]) / n * 1000 for d in details)
     out["first_job_queue_s"] = statistics.median(d["jobs"][0]["queue_s"] for d in details)
@@ -353,6 +388,17 @@ def render(results: dict[str, Any]) -> str:
                          f"{kind}: POSTs {row['post_ms_per_item']:.2f} ms/item in the client, "
                          f"first job queued {row['first_job_queue_s'] * 1000:.0f} ms"
                          for kind, row in tp.items()))
+        lines += ["", "Where the CPU went (every process: API, worker and this one, which runs "
+                  "the bare models and the client), medians. × bare = bare CPU / stage CPU "
+                  "(the work a stage adds) times stage cores / bare cores (how busy it "
+                  "keeps them):", "",
+                  "| input | stage | CPU ms/item | API / worker / this process | cores busy | "
+                  "bare CPU / stage CPU |", "|---|---|---:|---|---:|---:|"]
+        for kind, row in tp.items():
+            for stage, s in row["stages"].items():
+                split = " / ".join(f"{v:.2f}" for v in s["cpu_ms_per_item_by_process"].values())
+                lines.append(f"| {kind} | {names[(kind, stage)]} | {s['cpu_ms_per_item']:.2f} | "
+                             f"{split} | {s['cores_busy']:.2f} | {s['cpu_vs_reference']:.2f} |")
         lines.append("")
     if results.get("latency"):
         lines += render_latency(results["latency"]) + [""]
@@ -456,10 +502,10 @@ def run(args: argparse.Namespace, settings: Any, tmp: Path, data: tuple[Any, ...
         if not args.skip_throughput:
             print("== embedding throughput", flush=True)
             results["throughput"] = {
-                "texts": text_throughput(http, text_model, texts, settings.embed_batch_size,
-                                         args.repeats),
-                "images": image_throughput(http, settings, image_model, photos[:args.images],
-                                           args.repeats)}
+                "texts": text_throughput(http, dep, text_model, texts,
+                                         settings.embed_batch_size, args.repeats),
+                "images": image_throughput(http, dep, settings, image_model,
+                                           photos[:args.images], args.repeats)}
         results["memory"]["at_end"] = memory(dep)
 
 

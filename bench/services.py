@@ -81,6 +81,12 @@ def memory_kib(pid: int) -> dict[str, int]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used, its ended threads included (/proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def children(pid: int) -> list[int]:
     """Direct child pids of a process (gunicorn's workers)."""
     found: list[int] = []
@@ -129,6 +135,11 @@ class Deployment:
         workers = children(self.api.pid)
         return {"master_rss": memory_kib(self.api.pid)["VmRSS"], "workers": len(workers),
                 "workers_rss": sum(memory_kib(p)["VmRSS"] for p in workers)}
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far by the API (master and workers) and by the worker."""
+        api = [self.api.pid, *children(self.api.pid)]
+        return {"api": sum(cpu_seconds(p) for p in api), "worker": cpu_seconds(self.worker.pid)}
 
     def client(self, timeout: float = 120.0) -> HttpApi:
         """A new HTTP client for the API (one per thread)."""

@@ -1,8 +1,8 @@
 """Image decoding for embedding: checked against limits, always returned as 8-bit RGB.
 
-The API calls :func:`decode_image` to validate a submitted image and the workers call
-it to decode one for embedding, possibly from several threads at once, so nothing
-here touches Pillow's global settings (``Image.MAX_IMAGE_PIXELS``,
+The API calls :func:`check_image` to validate a submitted image and the workers call
+:func:`decode_image` to decode one for embedding, possibly from several threads at once,
+so nothing here touches Pillow's global settings (``Image.MAX_IMAGE_PIXELS``,
 ``ImageFile.LOAD_TRUNCATED_IMAGES``): limits are checked from the header before any
 pixel is decoded, and warnings are only filtered locally.
 """
@@ -15,9 +15,10 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from shared.media.errors import MediaError
+from shared.media.jpeg_check import check_jpeg
 
 ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"})
 
@@ -26,7 +27,11 @@ ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP"
 _OPEN_FORMATS = sorted(ALLOWED_FORMATS)
 _ALIASES = {"MPO": "JPEG"}
 _WHITE = (255, 255, 255)
-_DRAFT_SCALES = (8, 4, 2, 1)  # what libjpeg can decode at, as fractions of the full size
+_DRAFT_SCALES = (8, 4, 2, 1)
+# Proving a non-JPEG image whole needs a decode; a small draft size keeps that cheap.
+CHECK_SIDE = 64
+# EXIF orientations that turn the image a quarter (width and height swap).
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})  # what libjpeg can decode at, as fractions of the full size
 # Data starting like an accepted format but unidentifiable is damaged, not unsupported.
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00",
                b"MM\x00*", b"RIFF")
@@ -90,29 +95,23 @@ def decode_image(
             ``decompression_bomb``, ``too_large_dimensions``, ``truncated`` or
             ``corrupt``.
     """
-    if not data:
-        raise MediaError("empty", "The image is empty (0 bytes).")
-    if len(data) > limits.max_bytes:
-        raise MediaError("too_large", f"The image is {len(data)} bytes; the limit is "
-                                      f"{limits.max_bytes}.")
+    img, fmt = _open_checked(data, limits)
+    return _decode_opened(img, fmt, data, min_side)
+
+
+def _decode_opened(img: Image.Image, fmt: str, data: bytes, min_side: int | None
+                   ) -> tuple[Image.Image, ImageInfo]:
+    """:func:`decode_image` once the header is read and checked."""
+    width, height = img.size
+    mode = img.mode
+    scale = jpeg_draft_scale(width, height, min_side) if fmt == "JPEG" else 1
+    if scale > 1:
+        # Pillow picks its scale as min(width // w, height // h) of the size asked
+        # for, so ask for the floor: a rounded-up size (799 / 2 -> 400) would make it
+        # decode at full size.
+        img.draft("RGB", (width // scale, height // scale))
     with warnings.catch_warnings():
-        # Pillow warns past its own pixel limit; ours is checked below, but a bomb
-        # Pillow notices first must fail, not just print.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        img = _open(data)
-        fmt = _ALIASES.get(img.format or "", img.format or "")
-        if fmt not in ALLOWED_FORMATS:
-            raise MediaError("unsupported_format", f"{fmt or 'This'} images are not "
-                             f"accepted; use one of {', '.join(sorted(ALLOWED_FORMATS))}.")
-        width, height = img.size
-        _check_dimensions(width, height, limits)
-        mode = img.mode
-        scale = jpeg_draft_scale(width, height, min_side) if fmt == "JPEG" else 1
-        if scale > 1:
-            # Pillow picks its scale as min(width // w, height // h) of the size asked
-            # for, so ask for the floor: a rounded-up size (799 / 2 -> 400) would make it
-            # decode at full size.
-            img.draft("RGB", (width // scale, height // scale))
         _load(img, data)
     stored_size = img.size
     with contextlib.suppress(Exception):  # unreadable EXIF: keep the pixels as stored
@@ -125,6 +124,55 @@ def decode_image(
         # would cost more than the decode on photos of a few hundred pixels.
         rgb = rgb.reduce(min(rgb.size) // min_side)
     return rgb, ImageInfo(format=fmt, width=width, height=height, mode=mode)
+
+
+def check_image(data: bytes, limits: ImageLimits) -> ImageInfo:
+    """Prove an image usable, as the API does before it stores an upload.
+
+    The same checks and errors as :func:`decode_image`, and the same answer. A JPEG
+    (nearly every photo) is proven whole without decoding its pixels
+    (:func:`shared.media.jpeg_check.check_jpeg`): a decode would cost about as much as
+    the worker's own. Other formats are decoded, at a small size where they can be.
+
+    Args:
+        data: The encoded image.
+        limits: Size limits checked from the header.
+
+    Returns:
+        What the header said, the size after EXIF orientation.
+
+    Raises:
+        MediaError: As :func:`decode_image`.
+    """
+    img, fmt = _open_checked(data, limits)
+    if fmt != "JPEG":
+        return _decode_opened(img, fmt, data, CHECK_SIDE)[1]
+    check_jpeg(data)
+    width, height = img.size
+    with contextlib.suppress(Exception):  # unreadable EXIF: as decode_image keeps it
+        if img.getexif().get(ExifTags.Base.Orientation) in _QUARTER_TURNS:
+            width, height = height, width
+    return ImageInfo(format=fmt, width=width, height=height, mode=img.mode)
+
+
+def _open_checked(data: bytes, limits: ImageLimits) -> tuple[Image.Image, str]:
+    """The opened image (header only) and its format, once the limits allow it."""
+    if not data:
+        raise MediaError("empty", "The image is empty (0 bytes).")
+    if len(data) > limits.max_bytes:
+        raise MediaError("too_large", f"The image is {len(data)} bytes; the limit is "
+                                      f"{limits.max_bytes}.")
+    with warnings.catch_warnings():
+        # Pillow warns past its own pixel limit; ours is checked below, but a bomb
+        # Pillow notices first must fail, not just print.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        img = _open(data)
+    fmt = _ALIASES.get(img.format or "", img.format or "")
+    if fmt not in ALLOWED_FORMATS:
+        raise MediaError("unsupported_format", f"{fmt or 'This'} images are not "
+                         f"accepted; use one of {', '.join(sorted(ALLOWED_FORMATS))}.")
+    _check_dimensions(*img.size, limits)
+    return img, fmt
 
 
 def jpeg_draft_scale(width: int, height: int, min_side: int | None) -> int:

@@ -11,9 +11,24 @@ from PIL import Image, ImageFile, JpegImagePlugin
 from skimage import data as skdata
 
 from shared.media.errors import MediaError
-from shared.media.images import ALLOWED_FORMATS, ImageLimits, decode_image, jpeg_draft_scale
+from shared.media.images import (
+    ALLOWED_FORMATS,
+    ImageLimits,
+    check_image,
+    decode_image,
+    jpeg_draft_scale,
+)
 
 LIMITS = ImageLimits()
+
+
+def check_only(data: bytes, limits: ImageLimits, **_) -> None:
+    """The API's check (it has no decode size to take)."""
+    check_image(data, limits)
+
+
+# The API's check must refuse what the worker's decode would, with the same reasons.
+BOTH = pytest.mark.parametrize("check", [decode_image, check_only], ids=["decode", "check"])
 
 
 def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -22,9 +37,9 @@ def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
     return buf.getvalue()
 
 
-def error_code(data: bytes, limits: ImageLimits = LIMITS, **kwargs) -> str:
+def error_code(data: bytes, limits: ImageLimits = LIMITS, check=decode_image, **kwargs) -> str:
     with pytest.raises(MediaError) as caught:
-        decode_image(data, limits, **kwargs)
+        check(data, limits, **kwargs)
     return caught.value.code
 
 
@@ -104,6 +119,7 @@ def test_exif_orientation_is_applied():
     data = encode(Image.fromarray(arr), "JPEG", quality=95, exif=exif)
     img, info = decode_image(data, LIMITS)
     assert img.size == (200, 300) and (info.width, info.height) == (200, 300)
+    assert check_image(data, LIMITS) == info
     right, left = np.asarray(img)[150, 180], np.asarray(img)[150, 20]
     assert right[0] > 200 and right[2] < 50      # top went to the right
     assert left[2] > 200 and left[0] < 50
@@ -154,10 +170,11 @@ def test_animated_gif_gives_its_first_frame():
     assert (arr == (255, 0, 0)).all()
 
 
-def test_empty_and_too_many_bytes_are_refused(chelsea):
-    assert error_code(b"") == "empty"
+@BOTH
+def test_empty_and_too_many_bytes_are_refused(chelsea, check):
+    assert error_code(b"", check=check) == "empty"
     data = encode(Image.fromarray(chelsea), "PNG")
-    assert error_code(data, ImageLimits(max_bytes=len(data) - 1)) == "too_large"
+    assert error_code(data, ImageLimits(max_bytes=len(data) - 1), check) == "too_large"
 
 
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")  # cut TIFF metadata
@@ -165,16 +182,18 @@ def test_empty_and_too_many_bytes_are_refused(chelsea):
     ("JPEG", {}), ("JPEG", {"progressive": True}), ("PNG", {}), ("GIF", {}), ("WEBP", {}),
     ("TIFF", {}), ("TIFF", {"compression": "tiff_lzw"}),
 ])
-def test_truncated_data_is_detected(chelsea, fmt, options):
+@BOTH
+def test_truncated_data_is_detected(chelsea, fmt, options, check):
     data = encode(Image.fromarray(chelsea), fmt, **options)
-    assert error_code(data[: len(data) // 2]) == "truncated"
+    assert error_code(data[: len(data) // 2], check=check) == "truncated"
 
 
-def test_damaged_data_in_an_accepted_format_is_corrupt_not_unsupported(chelsea):
-    assert error_code(b"\xff\xd8\xff" + b"\x00" * 64) == "corrupt"
+@BOTH
+def test_damaged_data_in_an_accepted_format_is_corrupt_not_unsupported(chelsea, check):
+    assert error_code(b"\xff\xd8\xff" + b"\x00" * 64, check=check) == "corrupt"
     data = bytearray(encode(Image.fromarray(chelsea), "PNG"))
     data[200:220] = b"\x00" * 20                 # inside the compressed pixels
-    assert error_code(bytes(data)) == "corrupt"
+    assert error_code(bytes(data), check=check) == "corrupt"
 
 
 @pytest.mark.parametrize("data", [
@@ -184,16 +203,22 @@ def test_damaged_data_in_an_accepted_format_is_corrupt_not_unsupported(chelsea):
     encode(Image.new("RGB", (32, 32), "red"), "ICO"),
     encode(Image.new("RGB", (32, 32), "red"), "PPM"),
 ], ids=["pdf", "html", "text", "ico", "ppm"])
-def test_non_images_and_formats_outside_the_allowlist_are_unsupported(data):
+@BOTH
+def test_non_images_and_formats_outside_the_allowlist_are_unsupported(data, check):
     assert "ICO" not in ALLOWED_FORMATS
-    assert error_code(data) == "unsupported_format"
+    assert error_code(data, check=check) == "unsupported_format"
 
 
-def test_too_large_dimensions():
-    assert error_code(encode(Image.new("L", (13000, 10)), "PNG")) == "too_large_dimensions"
+@BOTH
+def test_too_large_dimensions(check):
+    assert error_code(encode(Image.new("L", (13000, 10)), "PNG"),
+                      check=check) == "too_large_dimensions"
+    assert error_code(encode(Image.new("L", (13000, 10)), "JPEG"),
+                      check=check) == "too_large_dimensions"
 
 
-def test_a_decompression_bomb_is_refused_from_its_header(monkeypatch):
+@BOTH
+def test_a_decompression_bomb_is_refused_from_its_header(monkeypatch, check):
     data = encode(Image.new("1", (15000, 15000)), "PNG")
     assert len(data) < 100_000
 
@@ -203,10 +228,10 @@ def test_a_decompression_bomb_is_refused_from_its_header(monkeypatch):
     # Refused from the header: not one pixel is decoded.
     with monkeypatch.context() as patched:
         patched.setattr(ImageFile.ImageFile, "load", no_decoding)
-        assert error_code(data) == "decompression_bomb"
+        assert error_code(data, check=check) == "decompression_bomb"
     # Below Pillow's own limit, ours still applies.
     assert error_code(encode(Image.new("1", (8000, 6000)), "PNG"),
-                      ImageLimits(max_pixels=10_000_000)) == "decompression_bomb"
+                      ImageLimits(max_pixels=10_000_000), check) == "decompression_bomb"
 
 
 def test_pillow_globals_are_left_alone_and_threads_agree(chelsea):
