@@ -61,6 +61,7 @@ bench: $(STAMP) redis
 	GLIBC_TUNABLES=$(MALLOC_TUNABLES) $(PY) bench/bench_images.py --json bench/results/images.json
 	GLIBC_TUNABLES=$(MALLOC_TUNABLES) $(PY) bench/bench_backends.py --json bench/results/backends.json
 	GLIBC_TUNABLES=$(MALLOC_TUNABLES) $(PY) bench/bench_pipeline.py --json bench/results/pipeline.json
+	GLIBC_TUNABLES=$(MALLOC_TUNABLES) $(PY) bench/bench_cpu_ceiling.py --json bench/results/cpu_ceiling.json
 	GLIBC_TUNABLES=$(MALLOC_TUNABLES) $(PY) bench/bench_heads.py --embeddings-cache $(BBC_CACHE) \
 	    $(HEAD_GRID_LIMITS) --json bench/results/heads.json
 

@@ -1,5 +1,5 @@
 """The benchmark suite's own logic (bench/): grid parsing and skipping, synthetic head
-data, the HTTP client adapter, the GPU check's refusal without CUDA.
+data, the HTTP client adapter, the GPU check's refusal without CUDA, the CPU ceiling run.
 
 The benchmarks run for minutes; these checks keep `make bench` from breaking on a
 typo in the parts that decide what runs.
@@ -119,3 +119,24 @@ def test_gpu_check_exits_3_without_cuda(monkeypatch, capsys):
         gpu_check.cuda_or_exit()
     assert exc.value.code == gpu_check.NO_CUDA == 3
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_the_cpu_ceiling_bench_measures_every_stage_and_bounds_the_in_process_path(
+        tmp_path, monkeypatch):
+    import json
+
+    import bench_cpu_ceiling
+
+    # The script sets these for itself; the test process gets its own back.
+    for name, value in (("HEADSTART_DEVICE", "cpu"), ("HF_HUB_OFFLINE", "1"),
+                        ("HEADSTART_MODEL_STORE", str(tmp_path / "models"))):
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "ceiling.json"
+    assert bench_cpu_ceiling.main(["--images", "16", "--repeats", "1", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert [name.split(",")[0].split(":")[0] for name in results["stages"]] == [
+        "network", "network", "decode + preprocess", "decode + preprocess", "all of it"]
+    assert all(s["per_s"] > 0 and s["cpu_ms"] > 0 for s in results["stages"].values())
+    # Ratios to the network alone, of a sane size (16 photos are too few to say more).
+    assert 0 < results["bound"] < 1.5 and 0 < results["in_process_vs_network"] < 1.5
+    assert "Bound:" in results["table_markdown"]
