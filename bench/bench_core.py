@@ -423,7 +423,7 @@ def head_row(n: int, how: str, data: Any, concepts: list[str], exclusive: bool, 
              repeats: int) -> dict[str, Any]:
     """train_head as the worker runs it, and its phases."""
     times, head = time_train_head(data, concepts, exclusive, settings, repeats)
-    # The phases as the trainer timed them (workers/training.py `FittedHead.timings`), in
+    # The phases as the trainer timed them (`FittedHead.timings`, workers/heads.py), in
     # the last repeat: the evaluation includes the prototypes, calibration and metrics.
     phases = head.timings
     parts = {"select_c_s": phases["select_c_seconds"], "fit_s": phases["fit_seconds"],
@@ -443,7 +443,7 @@ def head_row(n: int, how: str, data: Any, concepts: list[str], exclusive: bool, 
 
 def bench_heads(args: argparse.Namespace, settings: Any, vectors: Any, labels: list[str] | None,
                 ttfm_vectors: Any, ttfm_labels: list[str]) -> list[dict[str, Any]]:
-    from workers.training import TrainingData
+    from workers.training_data import TrainingData
 
     def training_data(x: Any, y: list[str]) -> Any:
         return TrainingData(vectors=x, positive=[frozenset({c}) for c in y],

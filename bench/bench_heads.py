@@ -199,7 +199,8 @@ def trainer_timings(head: Any) -> dict[str, float]:
 def run_cell(cell: Cell, repeats: int, folds: int, mean: Any, residuals: Any
              ) -> dict[str, Any]:
     """Time ``train_head`` on one cell's data (built first, outside the timing)."""
-    from workers.training import Context, TrainingData, train_head
+    from workers.training import train_head
+    from workers.training_data import Context, TrainingData
 
     t0 = time.perf_counter()
     x, y, names = synthetic(cell.n, cell.concepts, mean, residuals)

@@ -198,7 +198,9 @@ def headstart(x: np.ndarray, y: np.ndarray, data: DataSet, unlabelled: np.ndarra
     """The production trainer, with what a train job gives it: the concept names (text
     embedders) and the app's unlabelled inputs. Exclusive, or one-vs-rest in a closed
     environment (the API's default options), scored by its top concept."""
-    from workers.training import Context, TrainingData, head_probabilities, train_head
+    from workers.heads import head_probabilities
+    from workers.training import train_head
+    from workers.training_data import Context, TrainingData
 
     concepts = [str(c) for c in range(len(data.classes))]
     labelled = TrainingData(vectors=x, positive=[frozenset([str(c)]) for c in y],
@@ -216,7 +218,8 @@ def headstart(x: np.ndarray, y: np.ndarray, data: DataSet, unlabelled: np.ndarra
 def previous(x: np.ndarray, y: np.ndarray, data: DataSet, _: np.ndarray) -> np.ndarray:
     """The head before the blend: logistic regression on L2-normalised embeddings,
     balanced, C by cross-validation."""
-    from workers.training import exclusive_probabilities, fit_exclusive, l2_normalise, select_c
+    from workers.cross_validation import exclusive_probabilities, fit_exclusive, select_c
+    from workers.heads import l2_normalise
 
     xs = l2_normalise(x)
     coef, intercept = fit_exclusive(xs, y, int(y.max()) + 1, np.ones((len(y), 1), dtype=bool),

@@ -12,8 +12,8 @@ from shared import predict_requests
 from shared.errors import NotFound
 from shared.media import MediaError
 from workers.content import Content, embed_contents
+from workers.heads import head_probabilities
 from workers.runtime import WorkerRuntime
-from workers.training import head_probabilities
 
 
 def select_outputs(probs: np.ndarray, concepts: list[str], names: dict[str, str],

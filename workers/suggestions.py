@@ -23,9 +23,9 @@ import numpy as np
 from shared.errors import NotFound
 from shared.inputs import EMBEDDED
 from shared.vectors import LABEL_FIELDS, StoredPoint
+from workers.heads import head_probabilities, l2_normalise
 from workers.prediction import select_outputs
 from workers.runtime import WorkerRuntime
-from workers.training import head_probabilities, l2_normalise
 
 # At most this many unlabelled inputs are considered, the first met in Qdrant's scroll
 # order (by point id: stable, but unrelated to age or content). Local-mode Qdrant answers
@@ -60,7 +60,7 @@ def uncertainty(probs: np.ndarray, activation: str) -> np.ndarray:
     """How unsure a head is about each row of its probabilities, in [0, 1].
 
     Args:
-        probs: ``(n, concepts)`` probabilities from :func:`workers.training.apply_head`.
+        probs: ``(n, concepts)`` probabilities from :func:`workers.heads.apply_head`.
         activation: ``"softmax"`` (exclusive) or ``"sigmoid"`` (one-vs-rest).
 
     Returns:

@@ -15,7 +15,8 @@ from shared.redis_store import now
 from shared.vectors import LABEL_FIELDS
 from workers.job_runner import check_cancelled
 from workers.runtime import WorkerRuntime
-from workers.training import Context, TrainingData, train_head
+from workers.training import train_head
+from workers.training_data import Context, TrainingData
 
 FETCH_PAGE = 1000
 # Unlabelled vectors an exclusive head learns from, at most (a scan, capped).

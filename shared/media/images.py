@@ -27,11 +27,11 @@ ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP"
 _OPEN_FORMATS = sorted(ALLOWED_FORMATS)
 _ALIASES = {"MPO": "JPEG"}
 _WHITE = (255, 255, 255)
-_DRAFT_SCALES = (8, 4, 2, 1)
+_DRAFT_SCALES = (8, 4, 2, 1)  # what libjpeg can decode at, as fractions of the full size
 # Proving a non-JPEG image whole needs a decode; a small draft size keeps that cheap.
 CHECK_SIDE = 64
 # EXIF orientations that turn the image a quarter (width and height swap).
-_QUARTER_TURNS = frozenset({5, 6, 7, 8})  # what libjpeg can decode at, as fractions of the full size
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})
 # Data starting like an accepted format but unidentifiable is damaged, not unsupported.
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00",
                b"MM\x00*", b"RIFF")
@@ -111,7 +111,7 @@ def _decode_opened(img: Image.Image, fmt: str, data: bytes, min_side: int | None
         # decode at full size.
         img.draft("RGB", (width // scale, height // scale))
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # as when opening
         _load(img, data)
     stored_size = img.size
     with contextlib.suppress(Exception):  # unreadable EXIF: keep the pixels as stored

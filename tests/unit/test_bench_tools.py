@@ -82,7 +82,8 @@ def test_synthetic_vectors_are_balanced_unit_rows(residuals):
 
 
 def test_trainer_timings_are_the_heads_own_phases():
-    from workers.training import Context, TrainingData, train_head
+    from workers.training import train_head
+    from workers.training_data import Context, TrainingData
 
     x, y, names = bench_heads.synthetic(60, 3, np.full(bench_heads.DIM, 0.02, np.float32), None)
     data = TrainingData(vectors=x, positive=[frozenset({f"c{k}"}) for k in y],

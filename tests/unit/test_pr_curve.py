@@ -30,9 +30,9 @@ def test_recall_is_undefined_without_positives():
 
 
 def test_training_metrics_carry_the_curve():
-    from workers.training import _concept_metrics
+    from workers.head_metrics import concept_metrics
 
     truth = np.array([1, 0, 1, 0])
     scores = np.array([0.8, 0.3, 0.6, 0.55])
-    metrics = _concept_metrics(truth, scores, (scores >= 0.5).astype(int))
+    metrics = concept_metrics(truth, scores, (scores >= 0.5).astype(int))
     assert metrics["pr_curve"] == pr_curve(truth, scores)

@@ -7,15 +7,12 @@ import pytest
 
 from shared.errors import TrainingError
 from workers.calibration import apply_temperature
+from workers.cross_validation import cv_splits, sample_rows, select_c
+from workers.head_metrics import suggest_threshold
+from workers.heads import apply_head, head_probabilities
 from workers.prototypes import prototype_probabilities
-from workers.training import (
-    TrainingData,
-    apply_head,
-    binary_targets,
-    select_c,
-    suggest_threshold,
-    train_head,
-)
+from workers.training import train_head
+from workers.training_data import Context, TrainingData, binary_targets
 
 
 def _blobs(per_class: int, classes: int, dim: int = 16, seed: int = 0, spread: float = 0.3):
@@ -148,8 +145,6 @@ def _videos(videos_per_class: int, frames: int, classes: int = 2, seed: int = 0)
 
 
 def test_cv_splits_never_split_a_video_across_train_and_test():
-    from workers.training import cv_splits
-
     data = _videos(videos_per_class=4, frames=6)
     y = np.asarray([int(next(iter(p))[1]) for p in data.positive])
     splits = cv_splits(y, folds=5, seed=0, groups=data.groups())
@@ -190,8 +185,6 @@ def test_images_alone_have_no_groups_or_weights():
 
 # --- the blended exclusive head: prototypes, names, unlabelled inputs -------------------
 def test_exclusive_heads_blend_prototypes_and_store_them():
-    from workers.training import head_probabilities
-
     x, labels = _blobs(10, 3)
     head = train_head(_data(x, labels), ["c0", "c1", "c2"], mutually_exclusive=True,
                       closed_environment=True, folds=5)
@@ -209,8 +202,6 @@ def test_exclusive_heads_blend_prototypes_and_store_them():
 
 
 def test_unlabelled_inputs_and_names_help_with_one_example_each():
-    from workers.training import Context, head_probabilities
-
     x, labels = _blobs(60, 4, spread=0.8, seed=3)
     rng = np.random.default_rng(0)
     truth = np.repeat(np.arange(4), 60)
@@ -240,8 +231,6 @@ def test_unlabelled_inputs_and_names_help_with_one_example_each():
 
 
 def test_one_vs_rest_blends_prototypes_only_in_a_closed_environment():
-    from workers.training import Context, head_probabilities
-
     x, labels = _blobs(60, 3, spread=0.8, seed=4)
     truth = np.repeat(np.arange(3), 60)
     picks = np.array([0, 60, 120])
@@ -266,8 +255,6 @@ def test_one_vs_rest_blends_prototypes_only_in_a_closed_environment():
 
 
 def test_one_vs_rest_heads_share_one_temperature_fitted_out_of_fold():
-    from workers.training import head_probabilities
-
     x, labels = _blobs(12, 3, spread=1.0, seed=5)
     for closed in (True, False):
         negatives = None if closed else [frozenset({"c0", "c1", "c2"}) - {lab} for lab in labels]
@@ -283,10 +270,11 @@ def test_one_vs_rest_heads_share_one_temperature_fitted_out_of_fold():
 
 
 def test_large_sets_are_evaluated_on_a_stratified_sample(monkeypatch):
-    import workers.training as training
+    import workers.cross_validation as cross_validation
 
-    monkeypatch.setattr(training, "SELECTION_ROWS", 150)
-    monkeypatch.setattr(training, "EVALUATION_ROWS", 300)
+    # Read from that one module by every part of the trainer.
+    monkeypatch.setattr(cross_validation, "SELECTION_ROWS", 150)
+    monkeypatch.setattr(cross_validation, "EVALUATION_ROWS", 300)
     x, labels = _blobs(200, 3, spread=0.8, seed=6)
     for exclusive in (True, False):
         head = train_head(_data(x, labels), ["c0", "c1", "c2"], mutually_exclusive=exclusive,
@@ -298,8 +286,6 @@ def test_large_sets_are_evaluated_on_a_stratified_sample(monkeypatch):
 
 
 def test_sample_rows_keeps_class_shares_and_copes_with_singletons():
-    from workers.training import sample_rows
-
     y = np.repeat([0, 1, 2], [600, 300, 100])
     keep = sample_rows(y, 100, seed=0)
     assert len(keep) == 100 and (np.diff(keep) > 0).all()
