@@ -278,6 +278,30 @@ def request_bodies(samples: Sequence[Sample]) -> list[bytes]:
     return bodies
 
 
+MULTIPART_BOUNDARY = "headstart-bench-boundary"
+MULTIPART_TYPE = f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"
+
+
+def multipart_bodies(samples: Sequence[Sample]) -> list[bytes]:
+    """The same inputs as :func:`request_bodies`, as the Headstart client sends files:
+    multipart, the JSON body in a part named ``json`` and each photo raw in its own part
+    (``MULTIPART_TYPE``)."""
+    import httpx
+
+    bodies = []
+    for start in range(0, len(samples), API_BATCH):
+        chunk = samples[start:start + API_BATCH]
+        body = {"inputs": [{"id": f"img{start + k}", "data": {"image": {"file": f"file{k}"}},
+                            "concepts": [{"id": s.label, "value": 1}]}
+                           for k, s in enumerate(chunk)]}
+        request = httpx.Request("POST", "http://bench/", headers={"Content-Type": MULTIPART_TYPE},
+                                data={"json": json.dumps(body)},
+                                files=[(f"file{k}", (f"img{start + k}.jpg", s.data, "image/jpeg"))
+                                       for k, s in enumerate(chunk)])
+        bodies.append(request.read())
+    return bodies
+
+
 def new_client(flask_client: Any) -> Client:
     """A fresh app (so input ids never collide) and its client."""
     app_id = f"bench-img-{uuid.uuid4().hex[:8]}"
@@ -305,7 +329,8 @@ def wait_jobs(app: Client, job_ids: Sequence[str], timeout: float = 600.0
     return [done[j] for j in job_ids]
 
 
-def pipeline_once(flask_client: Any, bodies: Sequence[bytes], n: int) -> dict[str, Any]:
+def pipeline_once(flask_client: Any, bodies: Sequence[bytes], n: int,
+                  content_type: str = "application/json") -> dict[str, Any]:
     """(d) once on a fresh app: POST every body, then wait for every embed job.
 
     The time is the last job's ``finished_at`` (server clock, the same ``time.time()``)
@@ -316,7 +341,7 @@ def pipeline_once(flask_client: Any, bodies: Sequence[bytes], n: int) -> dict[st
     t0 = time.time()
     for body in bodies:
         t, resp = timed(lambda: flask_client.post("/v1/inputs", data=body, headers=app.headers,
-                                                  content_type="application/json"))
+                                                  content_type=content_type))
         posts.append(t)
         job_ids.append(expect(resp, 202)["job"]["id"])
     jobs = wait_jobs(app, job_ids)

