@@ -63,17 +63,21 @@ def measured(fn: Callable[[], Any]) -> tuple[float, float]:
     return time.perf_counter() - wall, cpu_seconds() - cpu
 
 
-def stages(settings: Any, embedder: Any, photos: list[Any]) -> dict[str, Callable[[], Any]]:
-    """The stages, each a call over every photo."""
+TOGETHER = "all of it: `embed_contents` on the JPEG bytes"
+
+
+def stages(settings: Any, embedder: Any, photos: list[Any], cores: int
+           ) -> dict[str, Callable[[], Any]]:
+    """The stages, each a call over every photo, by name (see :func:`names`)."""
     from shared.media.images import decode_image
     from shared.media.limits import image_limits
     from workers.content import _decode_side
-    from workers.embedders.backends import OnnxBackend, available_cores
+    from workers.embedders.backends import OnnxBackend
 
     inputs = prepare(settings, photos, [len(photos)], _decode_side(embedder))
     pixels, blobs = inputs["tensors"], inputs["blobs"]
     limits, side = image_limits(settings), _decode_side(embedder)
-    cores = available_cores()
+    network_name, decode_name = names(cores)
 
     def network(backend: Any) -> Callable[[], Any]:
         return lambda: [backend({"pixels": pixels[s:s + BATCH]})
@@ -82,16 +86,23 @@ def stages(settings: Any, embedder: Any, photos: list[Any]) -> dict[str, Callabl
     def load(data: bytes) -> Any:
         return embedder.preprocess_image(decode_image(data, limits, min_side=side)[0])
 
-    pool = ThreadPoolExecutor(cores)
-    out = {f"network, {cores} threads": network(embedder.backend)}
+    def load_on_every_core() -> None:
+        with ThreadPoolExecutor(cores) as pool:
+            list(pool.map(load, blobs))
+
+    out = {network_name: network(embedder.backend)}
     if isinstance(embedder.backend, OnnxBackend):
         out["network, 1 thread"] = network(OnnxBackend(embedder.backend.path, threads=1,
                                                        spin_wait=False))
     out["decode + preprocess, 1 thread"] = lambda: [load(b) for b in blobs]
-    out[f"decode + preprocess, {cores} threads"] = lambda: list(pool.map(load, blobs))
-    out["all of it: `embed_contents` on the JPEG bytes"] = lambda: decode_embed(
-        settings, embedder, blobs)
+    out[decode_name] = load_on_every_core
+    out[TOGETHER] = lambda: decode_embed(settings, embedder, blobs)
     return out
+
+
+def names(cores: int) -> tuple[str, str]:
+    """The names of the network and of decode + preprocess on every core."""
+    return f"network, {cores} threads", f"decode + preprocess, {cores} threads"
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -102,7 +113,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings()
     embedder = EmbedderRegistry(settings).get(settings.image_embedder)
     photos = make_photos(args.images, (400, 800), seed=0)
-    calls = stages(settings, embedder, photos)
+    cores = available_cores()
+    calls = stages(settings, embedder, photos, cores)
     for call in calls.values():
         call()  # warm
     rounds: list[dict[str, tuple[float, float]]] = []
@@ -112,15 +124,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"{name.split(',')[0].split(':')[0]} {len(photos) / w:.0f}/s"
             for name, (w, _) in rounds[-1].items()), flush=True)
     n = len(photos)
-    network, decode, together = (next(iter(calls)), list(calls)[-2], list(calls)[-1])
+    network, decode = names(cores)
     per_stage = {name: {"per_s": statistics.median(n / r[name][0] for r in rounds),
                         "cpu_ms": statistics.median(r[name][1] / n * 1000 for r in rounds),
                         "cores": statistics.median(r[name][1] / r[name][0] for r in rounds)}
                  for name in calls}
-    cores = available_cores()
     # The soonest all the work could end: its CPU spread over every core, no core idle.
     bound = [r[network][0] * cores / (r[network][1] + r[decode][1]) for r in rounds]
-    reached = [r[network][0] / r[together][0] for r in rounds]
+    reached = [r[network][0] / r[TOGETHER][0] for r in rounds]
     return {"environment": {"cpu": cpu_model(), "cpus": os.cpu_count(),
                             "backend": getattr(embedder.backend, "name", "torch"),
                             "images": n, "repeats": args.repeats,

@@ -283,21 +283,21 @@ MULTIPART_TYPE = f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"
 
 
 def multipart_bodies(samples: Sequence[Sample]) -> list[bytes]:
-    """The same inputs as :func:`request_bodies`, as the Headstart client sends files:
-    multipart, the JSON body in a part named ``json`` and each photo raw in its own part
-    (``MULTIPART_TYPE``)."""
+    """The same inputs as :func:`request_bodies`, encoded by the Headstart client's own
+    request builder: multipart, the JSON body in a part named ``json`` and each photo raw
+    in its own part (``MULTIPART_TYPE``)."""
     import httpx
+
+    from headstart.client.batching import NewInput, request_body
+    from headstart.client.sources import Data
 
     bodies = []
     for start in range(0, len(samples), API_BATCH):
-        chunk = samples[start:start + API_BATCH]
-        body = {"inputs": [{"id": f"img{start + k}", "data": {"image": {"file": f"file{k}"}},
-                            "concepts": [{"id": s.label, "value": 1}]}
-                           for k, s in enumerate(chunk)]}
+        items = [NewInput(Data(s.data, "image", f"img{start + k}.jpg"), [s.label],
+                          id=f"img{start + k}")
+                 for k, s in enumerate(samples[start:start + API_BATCH])]
         request = httpx.Request("POST", "http://bench/", headers={"Content-Type": MULTIPART_TYPE},
-                                data={"json": json.dumps(body)},
-                                files=[(f"file{k}", (f"img{start + k}.jpg", s.data, "image/jpeg"))
-                                       for k, s in enumerate(chunk)])
+                                **request_body(items))
         bodies.append(request.read())
     return bodies
 
