@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from typing import Any
 
 from bench_core import cpu_model, publish
 from bench_images import decode_embed, make_photos, prepare
+from services import own_cpu_seconds
 
 BATCH = 32
 
@@ -51,16 +51,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def measured(fn: Callable[[], Any]) -> tuple[float, float]:
     """Wall and CPU seconds (every thread of this process) of one call."""
-    cpu, wall = cpu_seconds(), time.perf_counter()
+    cpu, wall = own_cpu_seconds(), time.perf_counter()
     fn()
-    return time.perf_counter() - wall, cpu_seconds() - cpu
+    return time.perf_counter() - wall, own_cpu_seconds() - cpu
 
 
 TOGETHER = "all of it: `embed_contents` on the JPEG bytes"

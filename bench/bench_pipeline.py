@@ -55,7 +55,6 @@ import base64
 import json
 import os
 import platform
-import resource
 import shutil
 import signal
 import statistics
@@ -99,7 +98,7 @@ from bench_images import (
 from predict_latency import Case
 from predict_latency import measure as measure_latency
 from predict_latency import render as render_latency
-from services import Deployment, HttpApi, deployed
+from services import Deployment, HttpApi, deployed, own_cpu_seconds
 
 POST_BATCH = 128  # settings.max_inputs_per_request: the most a client can send at once
 IMAGE_CONCEPTS = ("cat", "coffee")
@@ -216,12 +215,6 @@ def image_network(embedder: Any, tensors: Any) -> None:
 
 
 # --- 1. throughput -------------------------------------------------------------------------------
-def own_cpu_seconds() -> float:
-    """CPU seconds this process (bare models, client) has used so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def staged_run(dep: Deployment, stages: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     """Each stage once, in order: its value (seconds, or a pipeline's detail) and the CPU
     seconds every process used meanwhile (``api``, ``worker``, ``bench``: this one)."""
